@@ -1,0 +1,72 @@
+"""Settings: defaults, then ``$PAPERBOY_HOME/config.toml``, then ``PAPERBOY_*`` environment variables.
+
+Everything paperboy writes lives under one home folder, so a backup is a copy of it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+def default_home() -> Path:
+    """``$PAPERBOY_HOME``, else ``$XDG_DATA_HOME/paperboy``, else ``~/.local/share/paperboy``."""
+    if env := os.environ.get("PAPERBOY_HOME"):
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "paperboy"
+
+
+@dataclass(slots=True)
+class Settings:
+    home: Path
+    database_url: str = ""
+    oai_base_url: str = "https://oaipmh.arxiv.org/oai"
+    arxiv_api_url: str = "https://export.arxiv.org/api/query"
+    harvest_delay: float = 3.0  # seconds between requests to arXiv (their stated courtesy)
+    batch_size: int = 2000  # papers per ingest transaction
+    embed_variant: str = "int8"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.home / "models"
+
+
+class ConfigError(ValueError):
+    """A bad config file or environment value."""
+
+
+def load_settings(home: Path | str | None = None) -> Settings:
+    """Build settings for ``home`` (or the default home), reading its config file and the environment."""
+    home_path = Path(home).expanduser() if home else default_home()
+    values: dict[str, object] = {}
+    config_file = home_path / "config.toml"
+    if config_file.exists():
+        try:
+            values.update(tomllib.loads(config_file.read_text(encoding="utf-8")))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{config_file}: {exc}") from exc
+    settings = Settings(home=home_path)
+    for f in fields(Settings):
+        if f.name == "home":
+            continue
+        env = os.environ.get(f"PAPERBOY_{f.name.upper()}")
+        raw = env if env is not None else values.get(f.name)
+        if raw is None:
+            continue
+        kind = type(getattr(settings, f.name))
+        try:
+            setattr(settings, f.name, kind(raw))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"setting {f.name}: cannot read {raw!r} as {kind.__name__}") from exc
+    if not settings.database_url:
+        settings.database_url = f"sqlite:///{home_path / 'paperboy.db'}"
+    return settings

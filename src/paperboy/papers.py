@@ -1,0 +1,328 @@
+"""The paper record and its identifiers.
+
+Every source turns its input into :class:`Paper` objects; the store merges them by
+identity (arXiv id, then DOI, then normalised title).  Normalisation lives here so
+that every source and the store agree on what "the same paper" means.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import orjson
+
+# New-style ids: YYMM.NNNN (2007-2014) or YYMM.NNNNN (2015+), optional version.
+_NEW_ID = re.compile(r"^(?P<id>\d{4}\.\d{4,5})(?:v(?P<v>\d+))?$")
+# Old-style ids: archive[.SUBJ]/YYMMNNN, optional version.  The subject class is
+# dropped from the canonical id (math.GT/0309136 is math/0309136 on arXiv).
+_OLD_ID = re.compile(
+    r"^(?P<archive>[a-z]+(?:-[a-z]+)*)(?:\.(?P<subj>[A-Za-z]{2}))?/(?P<num>\d{7})(?:v(?P<v>\d+))?$"
+)
+_ID_PREFIX = re.compile(r"^(?:arxiv:|https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/)", re.I)
+_DOI = re.compile(r"^10\.\d{4,9}/\S+$")
+_DOI_PREFIX = re.compile(r"^(?:doi:|https?://(?:dx\.)?doi\.org/)", re.I)
+
+MAX_TITLE_CHARS = 2_000
+MAX_ABSTRACT_CHARS = 100_000
+MAX_AUTHORS = 5_000
+
+
+class InvalidId(ValueError):
+    """Raised for a string that is not an arXiv identifier."""
+
+
+def parse_arxiv_id(text: str) -> tuple[str, int | None]:
+    """Split an arXiv identifier into ``(canonical id, version or None)``.
+
+    Accepts ``2401.01234``, ``2401.01234v3``, ``arXiv:2401.01234``, abs/pdf URLs,
+    ``hep-th/9901001`` and ``math.GT/0309136v2``.
+    """
+    raw = (text or "").strip()
+    s = _ID_PREFIX.sub("", raw)
+    if s.endswith(".pdf"):
+        s = s[:-4]
+    if m := _NEW_ID.match(s):
+        yymm = int(s[2:4])
+        if not 1 <= yymm <= 12:
+            raise InvalidId(f"not an arXiv id (month {s[2:4]}): {raw[:80]!r}")
+        return m["id"], int(m["v"]) if m["v"] else None
+    if m := _OLD_ID.match(s):
+        return f"{m['archive']}/{m['num']}", int(m["v"]) if m["v"] else None
+    raise InvalidId(f"not an arXiv id: {raw[:80]!r}")
+
+
+def is_arxiv_id(text: str) -> bool:
+    try:
+        parse_arxiv_id(text)
+    except InvalidId:
+        return False
+    return True
+
+
+def normalise_doi(text: str | None) -> str | None:
+    """Lower-cased bare DOI (``10.1103/physrevd.76.013009``) or None if not a DOI."""
+    if not text:
+        return None
+    s = _DOI_PREFIX.sub("", text.strip().split()[0] if text.strip() else "")
+    s = s.rstrip(".,;")
+    return s.lower() if _DOI.match(s) else None
+
+
+_WS = re.compile(r"\s+")
+_TEX_BREAK = re.compile(r"\\\\(?=\s)|\\newline\b")
+
+
+def clean_text(text: str | None) -> str:
+    """Collapse whitespace and TeX line breaks (``\\\\``) into single spaces."""
+    if not text:
+        return ""
+    text = _TEX_BREAK.sub(" ", text)
+    return _WS.sub(" ", text).strip()
+
+
+_TITLE_JUNK = re.compile(r"[^0-9a-z]+")
+_TEX_CMD = re.compile(r"\\[a-zA-Z]+|[{}$^_]")
+
+
+def normalise_title(title: str) -> str:
+    """A matching key for titles: accents, TeX markup, case and punctuation removed."""
+    s = _TEX_CMD.sub(" ", title)
+    if not s.isascii():
+        s = "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
+    return _TITLE_JUNK.sub(" ", s.lower()).strip()
+
+
+def parse_date(text: str | None) -> date | None:
+    """Parse the date formats met in arXiv and JSON sources; None if unparseable."""
+    if not text:
+        return None
+    s = str(text).strip()
+    if len(s) == 4 and s.isdigit():
+        return date(int(s), 1, 1)
+    if len(s) == 10 and s[4] == "-":
+        try:
+            return date.fromisoformat(s)
+        except ValueError:
+            return None
+    for fmt in ("%Y-%m-%d", "%a, %d %b %Y %H:%M:%S %Z", "%a, %d %b %Y %H:%M:%S GMT", "%d %b %Y"):
+        try:
+            return datetime.strptime(s, fmt).date()
+        except ValueError:
+            pass
+    try:
+        return datetime.fromisoformat(s.replace("Z", "+00:00")).date()
+    except ValueError:
+        pass
+    if re.fullmatch(r"\d{4}", s):
+        return date(int(s), 1, 1)
+    if re.fullmatch(r"\d{4}-\d{2}", s):
+        return date(int(s[:4]), int(s[5:]), 1)
+    return None
+
+
+@dataclass(slots=True)
+class Author:
+    name: str
+    affiliation: str | None = None
+
+
+@dataclass(slots=True)
+class Version:
+    version: int
+    date: date | None = None
+    size: str | None = None
+
+
+@dataclass(slots=True)
+class Paper:
+    """One paper as a source sees it; the store merges several into one record.
+
+    ``id`` is the canonical key: the arXiv id (no version) when there is one, else the
+    source's own id.  ``version`` is the latest version this record describes.
+    """
+
+    id: str
+    title: str
+    abstract: str = ""
+    authors: list[Author] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)  # primary first
+    submitted: date | None = None  # first version
+    updated: date | None = None  # latest version
+    version: int | None = None
+    versions: list[Version] = field(default_factory=list)
+    arxiv_id: str | None = None
+    doi: str | None = None
+    journal_ref: str | None = None
+    comments: str | None = None
+    report_no: str | None = None
+    license: str | None = None
+    submitter: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
+    withdrawn: bool = False
+    source: str = ""
+    # Original, un-normalised text of title/abstract (only when it differs).
+    original: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def primary_category(self) -> str | None:
+        return self.categories[0] if self.categories else None
+
+    @property
+    def title_norm(self) -> str:
+        return normalise_title(self.title)
+
+    def content_hash(self) -> str:
+        """Hash of the fields a reader sees; equal hash means re-ingest changes nothing."""
+        return hashlib.blake2b(orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (dates as ISO strings), used by ``show --json`` and the API."""
+        return {
+            "id": self.id,
+            "arxiv_id": self.arxiv_id,
+            "title": self.title,
+            "abstract": self.abstract,
+            "authors": [{"name": a.name, "affiliation": a.affiliation} for a in self.authors],
+            "categories": list(self.categories),
+            "submitted": _iso(self.submitted),
+            "updated": _iso(self.updated),
+            "version": self.version,
+            "versions": [{"version": v.version, "date": _iso(v.date), "size": v.size} for v in self.versions],
+            "doi": self.doi,
+            "journal_ref": self.journal_ref,
+            "comments": self.comments,
+            "report_no": self.report_no,
+            "license": self.license,
+            "submitter": self.submitter,
+            "links": dict(self.links),
+            "withdrawn": self.withdrawn,
+        }
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def arxiv_links(arxiv_id: str) -> dict[str, str]:
+    return {"abs": f"https://arxiv.org/abs/{arxiv_id}", "pdf": f"https://arxiv.org/pdf/{arxiv_id}"}
+
+
+def split_authors(text: str) -> list[Author]:
+    """Split arXiv's free-text author line ("A, B and C (Inst)") into authors.
+
+    Parenthesised affiliations are attached to the author just before them; a
+    parenthesised list after several authors ("A, B (Inst)") goes to the last one,
+    as arXiv's own display does.
+    """
+    text = clean_text(text)
+    if not text:
+        return []
+    # Pull out top-level parenthesised groups, remembering where they were.
+    parts: list[tuple[str, str | None]] = []
+    buf, depth, aff, affs = [], 0, [], []
+    for ch in text:
+        if ch == "(":
+            depth += 1
+            if depth == 1:
+                continue
+        elif ch == ")" and depth:
+            depth -= 1
+            if depth == 0:
+                affs.append("".join(aff).strip())
+                aff = []
+                buf.append("\0")
+                continue
+        (aff if depth else buf).append(ch)
+    flat = "".join(buf)
+    aff_iter = iter(affs)
+    for chunk in re.split(r",|;|\band\b|&", flat):
+        name = chunk.replace("\0", "").strip()
+        affiliation = None
+        for _ in range(chunk.count("\0")):
+            affiliation = next(aff_iter, None)
+        if name:
+            parts.append((name, affiliation))
+        elif affiliation and parts:
+            parts[-1] = (parts[-1][0], affiliation)
+    return [Author(n, a) for n, a in parts][:MAX_AUTHORS]
+
+
+def finish(paper: Paper) -> Paper:
+    """Normalise a freshly parsed paper in place: whitespace, ids, dates, limits.
+
+    Raises ValueError for a record that cannot be a paper (no title).
+    """
+    for key in ("title", "abstract"):
+        raw = getattr(paper, key) or ""
+        cleaned = clean_text(raw)
+        if cleaned != raw:
+            paper.original[key] = raw
+        setattr(paper, key, cleaned)
+    if not paper.title:
+        raise ValueError("record has no title")
+    if len(paper.title) > MAX_TITLE_CHARS:
+        raise ValueError(f"title is {len(paper.title):,} characters (limit {MAX_TITLE_CHARS:,})")
+    if len(paper.abstract) > MAX_ABSTRACT_CHARS:
+        raise ValueError(f"abstract is {len(paper.abstract):,} characters (limit {MAX_ABSTRACT_CHARS:,})")
+    paper.doi = normalise_doi(paper.doi)
+    paper.categories = list(dict.fromkeys(c for c in paper.categories if c))
+    for a in paper.authors:
+        a.name = clean_text(a.name)
+    paper.authors = [a for a in paper.authors if a.name]
+    for key in ("journal_ref", "comments", "report_no", "license", "submitter"):
+        value = getattr(paper, key)
+        setattr(paper, key, clean_text(value) or None)
+    if paper.versions:
+        paper.versions.sort(key=lambda v: v.version)
+        paper.version = max(paper.version or 0, paper.versions[-1].version)
+        paper.submitted = paper.submitted or paper.versions[0].date
+        paper.updated = paper.versions[-1].date or paper.updated
+    paper.updated = paper.updated or paper.submitted
+    if paper.arxiv_id and not paper.links:
+        paper.links = arxiv_links(paper.arxiv_id)
+    if paper.doi:
+        paper.links.setdefault("doi", f"https://doi.org/{paper.doi}")
+    if paper.comments and re.search(r"\b(withdrawn|has been withdrawn)\b", paper.comments, re.I):
+        paper.withdrawn = True
+    return paper
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+@functools.lru_cache(maxsize=65536)
+def normalise_author(name: str) -> str:
+    """A matching key for author names: accents, TeX accents, case and punctuation removed."""
+    return normalise_title(name.replace("\\'", "").replace('\\"', "").replace("\\`", "").replace("\\^", ""))
+
+
+def paper_from_dict(d: dict) -> Paper:
+    """Inverse of :meth:`Paper.to_dict` (plus the optional ``original`` and ``source`` keys)."""
+    return Paper(
+        id=d["id"],
+        title=d["title"],
+        abstract=d.get("abstract") or "",
+        authors=[Author(a["name"], a.get("affiliation")) for a in d.get("authors") or []],
+        categories=list(d.get("categories") or []),
+        submitted=parse_date(d.get("submitted")),
+        updated=parse_date(d.get("updated")),
+        version=d.get("version"),
+        versions=[Version(v["version"], parse_date(v.get("date")), v.get("size")) for v in d.get("versions") or []],
+        arxiv_id=d.get("arxiv_id"),
+        doi=d.get("doi"),
+        journal_ref=d.get("journal_ref"),
+        comments=d.get("comments"),
+        report_no=d.get("report_no"),
+        license=d.get("license"),
+        submitter=d.get("submitter"),
+        links=dict(d.get("links") or {}),
+        withdrawn=bool(d.get("withdrawn")),
+        source=d.get("source") or "",
+        original=dict(d.get("original") or {}),
+    )

@@ -1,0 +1,1 @@
+"""Sources: each turns an input into a stream of :class:`Paper` or :class:`Reject`."""

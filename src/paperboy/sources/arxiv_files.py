@@ -1,0 +1,488 @@
+"""arXiv's own on-disk metadata: ``.abs`` files and listing files (monthly, ``new*``, ``pastweek*``).
+
+Both formats share one record layout: an id line (``arXiv:0704.0001`` or ``Paper: hep-th/9901001``),
+``Key: value`` header lines with indented continuation lines, a ``\\\\`` line, then the abstract (if
+any) closed by another ``\\\\`` line.  Listings concatenate many such records between dashed
+separator lines.  This module turns them into :class:`Paper` objects; every per-record problem
+becomes a :class:`Reject` so that one bad record never stops an ingest.
+
+Archives are streamed member by member and never extracted.  Damage half-way through an archive
+(a truncated download, a corrupt block) does not lose what came before it: every readable record is
+yielded first, then one :class:`Reject` describes the damage.  Only an input that cannot be opened
+at all (missing path, not an archive) raises :class:`SourceError`.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import re
+import tarfile
+import zlib
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from paperboy.papers import Paper, Version, finish, parse_arxiv_id, parse_date, split_authors
+from paperboy.sources.base import Reject, SourceError
+
+__all__ = ["iter_listing", "iter_path", "read_abs"]
+
+FORMATS = ("auto", "abs", "listing")
+ABS_SOURCE = "abs"  # Paper.source of records read from .abs files
+LISTING_SOURCE = "listing"  # Paper.source of records read from listing files
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+# "arXiv:0704.0001", "Paper: hep-th/9901001", "arXiv:2302.12353 (*cross-listing*)",
+# "Paper (*cross-listing*): cond-mat/0001445".
+_CROSS = r"\(\*cross-listing\*\)"
+_ID_LINE = re.compile(rf"^(?:arXiv|Paper)\s*(?:{_CROSS}\s*)?:\s*(?P<id>\S+)\s*(?:{_CROSS})?\s*$", re.I)
+_FIELD = re.compile(r"^(?P<key>[A-Za-z][A-Za-z0-9._-]*(?: \([^)]*\))?):[ \t]?(?P<value>.*)$")
+_REVISED = re.compile(r"^date \(revised(?: v(?P<v>\d+))?\)$")
+_REPLACED = re.compile(r"^replaced with revised version\s+(?P<value>.*)$", re.I)
+_DATE_SIZE = re.compile(r"^(?P<date>.*?)\s*(?:\((?P<size>[^()]*)\))?\s*$")
+_SEPARATOR = re.compile(r"^(?:-{10,}|%%%-+.*)\s*$")
+_OLD_STYLE = re.compile(r"^(?P<archive>[a-z]+(?:-[a-z]+)*(?:\.[A-Za-z]{2})?)/\d{7}")
+_MONTHS = {
+    m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
+}
+# "Mon, 2 Apr 2007 19:18:42 GMT", "Fri,  3 Mar 23 01:36:02 GMT" (2-digit year in mail headers).
+_RFC_DATE = re.compile(r"\b(?P<d>\d{1,2})\s+(?P<m>[A-Za-z]{3})[a-z]*\.?,?\s+(?P<y>\d{4}|\d{2})\b")
+# "Tue Dec  1 01:06:05 MET 1992" (ctime style, old monthly listings).
+_CTIME_DATE = re.compile(
+    r"\b(?P<m>[A-Za-z]{3})\s+(?P<d>\d{1,2})\s+\d{1,2}:\d{2}(?::\d{2})?\s+(?:[A-Z]{2,6}\s+)?(?P<y>\d{4})\b"
+)
+# Lines of a listing that date the entries after them: a monthly listing's "Papers received as of
+# ...", a pastweek listing's "/* Fri, 3 Mar 2023 */" day markers, a daily listing's mail "Date:" header.
+_LISTING_DATE_MARK = re.compile(r"^(?:Papers received as of\s+(?P<a>.*)|/\*\s*(?P<b>[^*]*?)\s*\*/\s*)$")
+_MAIL_DATE = re.compile(r"^Date:\s*(?P<d>.*)$")
+_DATE_MARK_START = ("P", "/", "D")
+
+
+# --------------------------------------------------------------------------- dates and text
+
+
+def _date(text: str) -> date | None:
+    """Date of an arXiv date string; arXiv writes RFC 822 dates, old listings ctime dates."""
+    for rx in (_RFC_DATE, _CTIME_DATE):
+        if m := rx.search(text):
+            month = _MONTHS.get(m["m"].lower())
+            year = int(m["y"])
+            if len(m["y"]) == 2:
+                year += 1900 if year >= 91 else 2000  # arXiv started in 1991
+            if month:
+                try:
+                    return date(year, month, int(m["d"]))
+                except ValueError:
+                    return None
+    return parse_date(text)
+
+
+def decode(data: bytes) -> str:
+    """UTF-8, falling back to latin-1 line by line: old arXiv files are latin-1, and a listing may mix both.
+
+    Decoding per line keeps every UTF-8 line intact even when one line of the file is latin-1, and
+    latin-1 maps every byte, so nothing is lost.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    out = []
+    for line in data.split(b"\n"):
+        try:
+            out.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(line.decode("latin-1"))
+    return "\n".join(out)
+
+
+def _lines(text: str) -> list[str]:
+    """Split on newlines only, so that line numbers match what an editor shows."""
+    return [line.rstrip("\r") for line in text.split("\n")]
+
+
+def _is_marker(line: str) -> bool:
+    """True for a ``\\\\`` record marker line (also ``\\\\ ( https://arxiv.org/abs/... , 12kb)``)."""
+    return line.startswith("\\\\") and (line.strip() == "\\\\" or line[2:].lstrip().startswith("("))
+
+
+def _submitter(text: str) -> str | None:
+    """The name from a ``From:`` line; e-mail addresses are dropped, they are not metadata."""
+    name = re.sub(r"<[^>]*>?", " ", text).strip().strip('"').strip()
+    if not name or ("@" in name and " " not in name):
+        return None
+    return name
+
+
+# --------------------------------------------------------------------------- one record
+
+
+def _parse_record(lines: list[str], first: int, end: int, *, source: str, single: bool) -> Paper:
+    """Build a paper from ``lines[first:end]``, where ``lines[first]`` is the id line.
+
+    ``single`` is True for an ``.abs`` file (the abstract runs to the last ``\\\\`` line), False for a
+    listing entry (the abstract ends at a ``\\\\`` line followed by a separator line).
+    """
+    m = _ID_LINE.match(lines[first])
+    if not m:
+        raise ValueError(f"line {first + 1}: expected an 'arXiv:' or 'Paper:' id line, found {lines[first][:80]!r}")
+    raw_id = m["id"]
+    try:
+        arxiv_id, id_version = parse_arxiv_id(raw_id)
+    except ValueError as exc:
+        raise ValueError(f"line {first + 1}: {exc}") from None
+
+    fields: dict[str, str] = {}
+    dates: list[tuple[int | None, str]] = []  # (version or None for "revised" without number, value)
+    replaced: str | None = None
+    key: str | None = None
+    i = first + 1
+    while i < end and not lines[i].startswith("\\\\"):
+        line = lines[i]
+        i += 1
+        if not line.strip():
+            continue
+        if line[0] in " \t":
+            if key is not None:
+                fields[key] = f"{fields[key]} {line.strip()}"
+            continue
+        if (fm := _FIELD.match(line)) is None:
+            if rm := _REPLACED.match(line):
+                replaced = rm["value"]
+            key = None  # an unknown line: ignore it and whatever is indented under it
+            continue
+        name, value = fm["key"].lower(), fm["value"].strip()
+        if name.startswith("date"):
+            if name == "date":
+                dates.append((1, value))
+            elif rv := _REVISED.match(name):
+                dates.append((int(rv["v"]) if rv["v"] else None, value))
+            key = None
+            continue
+        if name in fields:  # a repeated field: keep the first
+            key = None
+            continue
+        fields[name] = value
+        key = name
+    header_end = i
+
+    abstract = ""
+    if header_end < end and lines[header_end].strip() == "\\\\":
+        start = header_end + 1
+        stop = None
+        if single:
+            for j in range(end - 1, header_end, -1):
+                if _is_marker(lines[j]):
+                    stop = j
+                    break
+        elif _ends_entry(lines, start, end):
+            stop = start  # a listing entry without abstract: a separator follows the header
+        else:
+            for j in range(start, end):
+                if _is_marker(lines[j]) and _ends_entry(lines, j + 1, end):
+                    stop = j
+                    break
+        if stop is None:  # no closing marker: take what is there, minus trailing separators
+            stop = end
+            while stop > start and (not lines[stop - 1].strip() or _SEPARATOR.match(lines[stop - 1])):
+                stop -= 1
+        abstract = "\n".join(lines[start:stop]).strip()
+
+    title = fields.get("title", "")
+    if not title.strip():
+        raise ValueError("no 'Title:' field" if "title" not in fields else "empty 'Title:' field")
+
+    versions: list[Version] = []
+    seen: set[int] = set()
+    for number, value in dates:
+        if number is None:  # old listings: "Date (revised):" lines count on from the last version
+            number = max(seen, default=1) + 1
+        if number in seen:
+            continue
+        seen.add(number)
+        dm = _DATE_SIZE.match(value)
+        size = dm["size"].strip() if dm and dm["size"] else None
+        versions.append(Version(number, _date(dm["date"] if dm else value), size or None))
+
+    categories = fields.get("categories", "").split()
+    if not categories and (om := _OLD_STYLE.match(raw_id)):
+        categories = [om["archive"]]  # old-style ids name their archive (and subject class)
+
+    paper = Paper(
+        id=arxiv_id,
+        arxiv_id=arxiv_id,
+        title=title,
+        abstract=abstract,
+        authors=split_authors(fields.get("authors", "")),
+        categories=categories,
+        version=id_version,
+        versions=versions,
+        doi=fields.get("doi"),
+        journal_ref=fields.get("journal-ref"),
+        comments=fields.get("comments"),
+        report_no=fields.get("report-no"),
+        license=fields.get("license"),
+        submitter=_submitter(fields["from"]) if "from" in fields else None,
+        source=source,
+    )
+    if replaced is not None:
+        # A daily listing's replacement entry: a new version on that date, its number not given.
+        paper.updated = _date(replaced)
+    return finish(paper)
+
+
+def _ends_entry(lines: list[str], j: int, end: int) -> bool:
+    """True if ``lines[j:end]`` starts with a separator line or holds only blank lines."""
+    for k in range(j, end):
+        if lines[k].strip():
+            return bool(_SEPARATOR.match(lines[k]))
+    return True
+
+
+# --------------------------------------------------------------------------- public parsers
+
+
+def read_abs(text: str, *, source: str, location: str) -> Paper:
+    """Parse the text of one ``.abs`` file into a finished paper.
+
+    ``source`` and ``location`` name the file for the error notes.  Raises ValueError with a
+    precise message for a record that cannot be a paper (empty file, no id line, no title...).
+    """
+    try:
+        return _read_abs(text)
+    except ValueError as exc:
+        exc.add_note(f"in {source} at {location}")
+        raise
+
+
+def _read_abs(text: str) -> Paper:
+    if not text.strip():
+        raise ValueError("empty file")
+    lines = _lines(text)
+    first = 0
+    while first < len(lines) and (
+        _is_marker(lines[first]) or _SEPARATOR.match(lines[first]) or not lines[first].strip()
+    ):
+        first += 1
+    if first == len(lines):
+        raise ValueError("no 'arXiv:' or 'Paper:' id line (only separator lines)")
+    if not _ID_LINE.match(lines[first]):
+        raise ValueError(f"no 'arXiv:' or 'Paper:' id line (line {first + 1} is {lines[first][:80]!r})")
+    return _parse_record(lines, first, len(lines), source=ABS_SOURCE, single=True)
+
+
+def iter_listing(text: str, *, source: str) -> Iterator[Paper | Reject]:
+    """Yield one paper (or reject) per entry of a listing file, in file order.
+
+    Entries start at an id line right after a ``\\\\`` line.  Duplicates are all yielded (the
+    store dedups).  An entry without any date line is dated by the listing itself (``Papers
+    received as of ...``, ``/* Fri, 3 Mar 2023 */``, or the mail header of a daily listing).
+    """
+    yield from _iter_listing(text, source=source, where="")
+
+
+def _iter_listing(text: str, *, source: str, where: str) -> Iterator[Paper | Reject]:
+    lines = _lines(text)
+    starts = [
+        i
+        for i in range(1, len(lines))
+        if lines[i - 1].startswith("\\\\") and lines[i - 1].strip() == "\\\\" and _ID_LINE.match(lines[i])
+    ]
+    if not starts:
+        yield Reject(source, where or "whole file", "no entries found in listing", text)
+        return
+    context: date | None = None
+    mark = 0
+    prefix = f"{where}: " if where else ""
+    for n, first in enumerate(starts, start=1):
+        for k in range(mark, first):  # dates the listing gives before this entry
+            if lines[k][:1] not in _DATE_MARK_START:
+                continue
+            if dm := _LISTING_DATE_MARK.match(lines[k]):
+                context = _date(dm["a"] or dm["b"]) or context
+            elif n == 1 and (md := _MAIL_DATE.match(lines[k])):
+                context = _date(md["d"]) or context
+        end = starts[n] - 1 if n < len(starts) else len(lines)
+        mark = first + 1
+        location = f"{prefix}entry {n} (line {first + 1})"
+        try:
+            paper = _parse_record(lines, first, end, source=LISTING_SOURCE, single=False)
+        except ValueError as exc:
+            yield Reject(source, location, str(exc), "\n".join(lines[first:end]))
+            continue
+        if paper.submitted is None and paper.updated is None and context is not None:
+            paper.updated = context
+        yield paper
+
+
+# --------------------------------------------------------------------------- files, directories, archives
+
+
+def _looks_like_listing(text: str) -> bool:
+    """True if some line is an id line right after a ``\\\\`` line (how listing entries begin)."""
+    return bool(re.search(r"^\\\\[ \t]*\r?\n(?:arXiv|Paper)\b", text, re.M | re.I))
+
+
+def _kind(name: str, text: str, fmt: str) -> str | None:
+    """``abs``, ``listing`` or None for a file called ``name`` (a relative or absolute path)."""
+    if fmt != "auto":
+        return fmt
+    parts = PurePosixPath(name).parts
+    if name.lower().endswith(".abs"):
+        return "abs"
+    if "listings" in parts[:-1] or _looks_like_listing(text):
+        return "listing"
+    return None
+
+
+def _iter_blob(data: bytes, name: str, fmt: str, source: str, where: str) -> Iterator[Paper | Reject]:
+    """Records of one file's bytes; ``where`` prefixes reject locations ("member x", "file x", "")."""
+    location = where or "whole file"
+    if not data.strip():
+        yield Reject(source, location, "empty file")
+        return
+    text = decode(data)
+    kind = _kind(name, text, fmt)
+    if kind == "abs":
+        try:
+            yield _read_abs(text)
+        except ValueError as exc:
+            yield Reject(source, location, str(exc), data.decode("utf-8", errors="replace"))
+    elif kind == "listing":
+        yield from _iter_listing(text, source=source, where=where)
+    else:
+        yield Reject(source, location, "unknown file kind", data[:4096].decode("utf-8", errors="replace"))
+
+
+def _is_archive(path: Path) -> bool:
+    return path.name.lower().endswith(_ARCHIVE_SUFFIXES)
+
+
+class _Counting:
+    """A read-only file wrapper that counts the bytes read, to check the tar end marker was there."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.count += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+
+def _decompressed(fh: IO[bytes]) -> IO[bytes]:
+    """Wrap ``fh`` by its magic bytes; these readers raise EOFError on a truncated stream."""
+    head = fh.peek(6)[:6] if hasattr(fh, "peek") else b""
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=fh, mode="rb")
+    if head.startswith(b"BZh"):
+        return bz2.BZ2File(fh, mode="rb")
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMAFile(fh, mode="rb")
+    return fh
+
+
+_DAMAGE = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError)
+
+
+def _iter_archive(path: Path, fmt: str, source: str, where: str) -> Iterator[Paper | Reject]:
+    """Stream a tar archive's members in archive order, never extracting to disk."""
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise SourceError(f"cannot read archive {path}: {exc}") from exc
+    with fh:
+        stream = _Counting(_decompressed(fh))
+        try:
+            tf = tarfile.open(fileobj=stream, mode="r|")  # type: ignore[call-overload]  # noqa: SIM115 (closed below)
+        except _DAMAGE as exc:
+            raise SourceError(f"{path} is not a readable tar archive: {exc}") from exc
+        count, last = 0, None  # members read whole, and the last of them
+        with tf:
+            try:
+                for member in tf:
+                    loc = f"{where}: member {member.name}" if where else f"member {member.name}"
+                    if member.isfile():
+                        extracted = tf.extractfile(member)
+                        data = extracted.read() if extracted else b""
+                        count, last = count + 1, member.name
+                        yield from _iter_blob(data, member.name, fmt, source, loc)
+                    else:
+                        count, last = count + 1, member.name
+                        if not member.isdir():
+                            yield Reject(source, loc, "not a regular file (link or device): skipped")
+                end_of_data = tf.offset
+                stream.drain()  # reads the compressed stream to its end: checks its trailer
+            except _DAMAGE as exc:
+                yield _damage(source, where, count, last, exc)
+                return
+        if stream.count < end_of_data + tarfile.BLOCKSIZE:
+            yield _damage(source, where, count, last, EOFError("archive ends without its end-of-archive block"))
+
+
+def _damage(source: str, where: str, count: int, last: str | None, exc: BaseException) -> Reject:
+    """The reject that says an archive broke off, and after which member."""
+    after = f"after member {last}" if last else "before the first member"
+    loc = f"{where}: {after}" if where else after
+    return Reject(
+        source,
+        loc,
+        f"archive is truncated or corrupt ({type(exc).__name__}: {exc}); "
+        f"{count} members were read before the damage, anything after it is lost",
+    )
+
+
+def _iter_dir(path: Path, fmt: str, source: str) -> Iterator[Paper | Reject]:
+    """Every file under ``path`` in sorted path order; archives inside are streamed too."""
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = file.relative_to(path).as_posix()
+        where = f"file {rel}"
+        if _is_archive(file):
+            try:
+                yield from _iter_archive(file, fmt, source, where)
+            except SourceError as exc:
+                yield Reject(source, where, str(exc))
+            continue
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            yield Reject(source, where, f"cannot read file: {exc}")
+            continue
+        yield from _iter_blob(data, rel, fmt, source, where)
+
+
+def iter_path(path: Path | str, fmt: str = "auto") -> Iterator[Paper | Reject]:
+    """Records from an ``.abs`` file, a listing file, a directory tree or a tar archive.
+
+    ``fmt`` forces every file to be read as ``abs`` or ``listing``; ``auto`` decides per file (an
+    ``.abs`` suffix, a ``listings/`` folder, or listing-like content).  Raises SourceError for a
+    missing path or an archive that cannot be opened; damage later in an archive is yielded as a
+    final Reject after every record before it.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(f"no such file or directory: {path}")
+    source = str(path)
+    if path.is_dir():
+        yield from _iter_dir(path, fmt, source)
+        return
+    if _is_archive(path):
+        yield from _iter_archive(path, fmt, source, "")
+        return
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc}") from exc
+    yield from _iter_blob(data, path.as_posix(), fmt, source, "")

@@ -1,0 +1,58 @@
+"""Deterministic merging of the per-source records of one paper.
+
+A paper may arrive from several sources (an ``.abs`` file, a listing, OAI-PMH, a
+conference JSON file) and in several versions.  The store keeps every distinct source
+record and folds them, lowest version first and in arrival order within a version, so
+that later, richer records fill in or override fields, while an empty field never
+erases a value.  Because already-seen records are skipped by content hash, re-ingesting
+the same inputs in any order changes nothing.
+"""
+
+from __future__ import annotations
+
+from paperboy.papers import Paper, Version
+
+_OVERRIDABLE = ("title", "abstract", "journal_ref", "comments", "report_no", "license", "submitter", "doi")
+
+
+def merge(records: list[tuple[int, Paper]]) -> Paper:
+    """Fold ``(arrival seq, paper)`` records into one paper."""
+    ordered = [p for _, p in sorted(records, key=lambda r: (r[1].version or 0, r[0]))]
+    first = ordered[0]
+    out = Paper(id=first.id, title=first.title)
+    versions: dict[int, Version] = {}
+    for p in ordered:
+        for key in _OVERRIDABLE:
+            value = getattr(p, key)
+            if value:
+                setattr(out, key, value)
+                if key in ("title", "abstract"):
+                    if key in p.original:
+                        out.original[key] = p.original[key]
+                    else:
+                        out.original.pop(key, None)
+        if p.authors:
+            out.authors = p.authors
+        if p.categories:
+            out.categories = p.categories
+        if p.arxiv_id and not out.arxiv_id:
+            out.arxiv_id = p.arxiv_id
+        if p.submitted and (out.submitted is None or p.submitted < out.submitted):
+            out.submitted = p.submitted
+        if p.updated and (out.updated is None or p.updated > out.updated):
+            out.updated = p.updated
+        if p.version and (out.version or 0) <= p.version:
+            out.version = p.version
+            out.withdrawn = p.withdrawn
+        elif not p.version and not out.version:
+            out.withdrawn = p.withdrawn
+        for v in p.versions:
+            known = versions.get(v.version)
+            if known is None or (known.date is None and v.date is not None):
+                versions[v.version] = v
+        out.links.update(p.links)
+    out.versions = [versions[k] for k in sorted(versions)]
+    if out.arxiv_id:
+        out.id = out.arxiv_id
+    out.source = "+".join(sorted({p.source for p in ordered if p.source}))
+    return out

@@ -1,0 +1,99 @@
+"""SQLite schema migrations, applied in order and recorded in ``schema_migrations``.
+
+Each entry is one version; never edit a released entry, append a new one.
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: papers, their merged metadata, the per-source records they were merged from,
+    # version history, authors and categories for filters, rejects, checkpoints.
+    """
+    CREATE TABLE papers (
+        pid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        arxiv_id TEXT UNIQUE,
+        doi TEXT,
+        title_norm TEXT NOT NULL,
+        title TEXT NOT NULL,
+        abstract TEXT NOT NULL DEFAULT '',
+        authors TEXT NOT NULL DEFAULT '[]',
+        categories TEXT NOT NULL DEFAULT '',
+        primary_category TEXT,
+        submitted TEXT,
+        updated TEXT,
+        version INTEGER,
+        withdrawn INTEGER NOT NULL DEFAULT 0,
+        data TEXT NOT NULL DEFAULT '{}',
+        content_hash TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        modified_at TEXT NOT NULL
+    );
+    CREATE INDEX papers_doi ON papers(doi) WHERE doi IS NOT NULL;
+    CREATE INDEX papers_title_norm ON papers(title_norm);
+    CREATE INDEX papers_seq ON papers(seq);
+    CREATE INDEX papers_submitted ON papers(submitted);
+    CREATE INDEX papers_updated ON papers(updated);
+
+    CREATE TABLE source_records (
+        hash TEXT PRIMARY KEY,
+        pid INTEGER NOT NULL REFERENCES papers(pid) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        version INTEGER,
+        seq INTEGER NOT NULL,
+        data TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX source_records_pid ON source_records(pid);
+
+    CREATE TABLE aliases (
+        alias TEXT PRIMARY KEY,
+        pid INTEGER NOT NULL REFERENCES papers(pid) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+
+    CREATE TABLE versions (
+        pid INTEGER NOT NULL REFERENCES papers(pid) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        date TEXT,
+        size TEXT,
+        PRIMARY KEY (pid, version)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE paper_authors (
+        pid INTEGER NOT NULL REFERENCES papers(pid) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        name_norm TEXT NOT NULL,
+        affiliation TEXT,
+        PRIMARY KEY (pid, position)
+    ) WITHOUT ROWID;
+    CREATE INDEX paper_authors_name ON paper_authors(name_norm, pid);
+
+    CREATE TABLE paper_categories (
+        category TEXT NOT NULL,
+        pid INTEGER NOT NULL REFERENCES papers(pid) ON DELETE CASCADE,
+        PRIMARY KEY (category, pid)
+    ) WITHOUT ROWID;
+    CREATE INDEX paper_categories_pid ON paper_categories(pid);
+
+    CREATE TABLE rejects (
+        rid INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        location TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        raw TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        UNIQUE (source, location, reason)
+    );
+
+    CREATE TABLE state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    INSERT INTO meta(key, value) VALUES ('seq', '0');
+    """,
+]
