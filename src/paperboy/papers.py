@@ -81,8 +81,9 @@ def clean_text(text: str | None) -> str:
     """Collapse whitespace and TeX line breaks (``\\\\``) into single spaces."""
     if not text:
         return ""
-    text = _TEX_BREAK.sub(" ", text)
-    return _WS.sub(" ", text).strip()
+    if "\\" in text:
+        text = _TEX_BREAK.sub(" ", text)
+    return " ".join(text.split())
 
 
 _TITLE_JUNK = re.compile(r"[^0-9a-z]+")
