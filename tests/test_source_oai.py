@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -13,8 +13,6 @@ import pytest
 from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from replay_server import FakeSleep, Reply, ReplayServer, free_port, recorded, recorded_nock  # noqa: E402
 
 from paperboy.papers import Author, Paper, Version  # noqa: E402
 from paperboy.sources.base import Checkpoint, Reject, SourceError  # noqa: E402
@@ -26,6 +24,7 @@ from paperboy.sources.oai import (  # noqa: E402
     parse_xml,
     retry_after_seconds,
 )
+from replay_server import FakeSleep, ReplayServer, Reply, free_port, recorded, recorded_nock  # noqa: E402
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 RAW_PAGE = "oai-pmh/arXivOAIHarvester-2015/ListRecordsResponse.xml"  # arXivRaw, token 726959|1001
@@ -168,7 +167,13 @@ def test_set_from_until_are_sent_and_page_without_token_is_final(server):
     body = recorded("oai-pmh/hepcrawl/arxiv-physics-hep-ex.xml")  # ListRecords, no resumptionToken at all
     server.script({}, Reply(200, body))
     items = list(
-        harvest(server.url("/oai2"), set_spec="physics:hep-ex", from_date="2017-12-14", until="2017-12-15", sleep=FakeSleep())
+        harvest(
+            server.url("/oai2"),
+            set_spec="physics:hep-ex",
+            from_date="2017-12-14",
+            until="2017-12-15",
+            sleep=FakeSleep(),
+        )
     )
     assert server.requests[0].query == {
         "verb": "ListRecords",
@@ -220,10 +225,14 @@ def test_arxivraw_fields():
     assert p.comments == (
         "54 pages, 2 figures; v2 updated and slightly expanded; v3 changes in some proofs; v4 slightly expanded"
     )
-    assert p.journal_ref == "Polygons, polyominoes and polycubes, 247-299, Lecture Notes in Phys., 775, Springer, Dordrecht, 2009"
+    assert p.journal_ref == (
+        "Polygons, polyominoes and polycubes, 247-299, Lecture Notes in Phys., 775, Springer, Dordrecht, 2009"
+    )
     assert p.license == "http://arxiv.org/licenses/nonexclusive-distrib/1.0/"
     assert p.doi is None and p.report_no is None
-    assert p.abstract.startswith("We discuss the asymptotic behaviour of models of lattice polygons, mainly on the square")
+    assert p.abstract.startswith(
+        "We discuss the asymptotic behaviour of models of lattice polygons, mainly on the square"
+    )
     assert p.abstract.endswith("this article is a pedagogic review of known results.")
     assert p.original["abstract"].startswith("  We discuss")  # the untouched text is kept
     assert p.links == {"abs": "https://arxiv.org/abs/0704.0716", "pdf": "https://arxiv.org/pdf/0704.0716"}
@@ -301,7 +310,9 @@ def test_oai_dc_format():
 
 def test_affiliations_and_503_retry_after_from_recording(server):
     """The real 2018 exchange: 503 'Retry after 10 seconds', then the page (arXiv format, affiliations)."""
-    replies = recorded_nock("oai-pmh/paperhive-nock/2018-2020/oaipmh-listrecords---should-list-identifiers-from-arxiv.json")
+    replies = recorded_nock(
+        "oai-pmh/paperhive-nock/2018-2020/oaipmh-listrecords---should-list-identifiers-from-arxiv.json"
+    )
     assert [r.status for r in replies] == [503, 200] and replies[0].headers["Retry-After"] == "10"
     server.script({}, *replies)
     sleep = FakeSleep()
@@ -310,7 +321,10 @@ def test_affiliations_and_503_retry_after_from_recording(server):
     assert len(server.requests) == 2
     p = papers(items)[0]
     assert p.id == "1412.8544"
-    assert p.authors == [Author("Sander Uijlen", "Radboud Universiteit"), Author("Bas Westerbaan", "Radboud Universiteit")]
+    assert p.authors == [
+        Author("Sander Uijlen", "Radboud Universiteit"),
+        Author("Bas Westerbaan", "Radboud Universiteit"),
+    ]
     assert p.doi == "10.4204/eptcs.172.11"
     assert papers(items)[1].id == "hep-th/9504118" and papers(items)[1].report_no == "GOET-TP 101/95"
 
@@ -362,7 +376,9 @@ def test_recorded_oai_errors_raise_with_the_server_message(server, relpath, mess
 
 def test_cannot_disseminate_format(server):
     # Not in the recordings: built from the OAI-PMH 2.0 spec's error list (section 3.6).
-    error = '<error code="cannotDisseminateFormat">\'marcxml\' is not supported by the item or by the repository.</error>'
+    error = (
+        "<error code=\"cannotDisseminateFormat\">'marcxml' is not supported by the item or by the repository.</error>"
+    )
     server.script({}, Reply(200, oai_page({"verb": "ListRecords", "metadataPrefix": "arXivRaw"}, error)))
     with pytest.raises(SourceError, match="cannotDisseminateFormat: 'marcxml' is not supported"):
         list(harvest(server.url("/oai2"), metadata_prefix="arXivRaw", sleep=FakeSleep()))
@@ -402,8 +418,7 @@ def test_http_404_is_not_retried(server):
 
 
 def test_repeated_token_stops_instead_of_looping(server):
-    again = recorded(RAW_PAGE).replace(b'<request verb="ListRecords" from="2014-10-01" metadataPrefix="arXivRaw">', b"<request>")
-    server.script({}, Reply(200, again))
+    server.script({}, Reply(200, recorded(RAW_PAGE)))  # the same token again on page 2
     with pytest.raises(SourceError, match="repeated resumptionToken"):
         list(harvest(server.url("/oai2"), metadata_prefix="arXivRaw", sleep=FakeSleep()))
     assert len(server.requests) == 2
@@ -447,12 +462,13 @@ def test_truncated_xml_every_time_gives_up_with_source_error(server):
     with pytest.raises(SourceError, match=r"giving up after 3 attempts; last error: malformed XML"):
         list(harvest(server.url("/oai2"), metadata_prefix="arXivRaw", max_retries=2, sleep=sleep))
     assert len(server.requests) == 3
-    assert papers([]) == []
 
 
 def test_503_with_http_date_retry_after(server):
-    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
-    server.script({"metadataPrefix": "arXivRaw"}, Reply(503, b"busy", {"Retry-After": when}), Reply(200, recorded(RAW_PAGE)))
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    server.script(
+        {"metadataPrefix": "arXivRaw"}, Reply(503, b"busy", {"Retry-After": when}), Reply(200, recorded(RAW_PAGE))
+    )
     server.script({"resumptionToken": TOKEN}, Reply(200, final_page()))
     sleep = FakeSleep()
     list(harvest(server.url("/oai2"), metadata_prefix="arXivRaw", sleep=sleep))
@@ -491,7 +507,9 @@ def test_connection_refused_is_retried_then_reported():
 
 
 def test_read_timeout_is_retried(server):
-    server.script({"metadataPrefix": "arXivRaw"}, Reply(200, recorded(RAW_PAGE), pause=1.0), Reply(200, recorded(RAW_PAGE)))
+    server.script(
+        {"metadataPrefix": "arXivRaw"}, Reply(200, recorded(RAW_PAGE), pause=1.0), Reply(200, recorded(RAW_PAGE))
+    )
     server.script({"resumptionToken": TOKEN}, Reply(200, final_page()))
     with httpx.Client(timeout=0.2) as client:
         items = list(harvest(server.url("/oai2"), metadata_prefix="arXivRaw", client=client, sleep=FakeSleep()))
@@ -499,7 +517,7 @@ def test_read_timeout_is_retried(server):
 
 
 def test_retry_after_parsing():
-    now = datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
     assert retry_after_seconds("10") == 10.0
     assert retry_after_seconds("Mon, 01 Jan 2024 12:00:20 GMT", now=now) == 20.0
     assert retry_after_seconds("Mon, 01 Jan 2024 11:00:00 GMT", now=now) == 0.0
@@ -556,10 +574,3 @@ def test_parser_never_expands_entities_even_past_the_prefilter(doc):
         parse_xml(padded, what="test")
     with pytest.raises(SourceError):
         list(parse_records(padded, source="test"))
-
-
-def test_passwd_never_appears_in_parsed_output():
-    # Even the raw lxml tree keeps &x; as an unexpanded reference: nothing is read from disk.
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    root = etree.fromstring(XXE, parser)
-    assert "root:" not in etree.tostring(root, encoding="unicode").split("]>")[-1]

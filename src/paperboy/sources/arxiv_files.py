@@ -39,7 +39,7 @@ _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", 
 # "Paper (*cross-listing*): cond-mat/0001445".
 _CROSS = r"\(\*cross-listing\*\)"
 _ID_LINE = re.compile(rf"^(?:arXiv|Paper)\s*(?:{_CROSS}\s*)?:\s*(?P<id>\S+)\s*(?:{_CROSS})?\s*$", re.I)
-_FIELD = re.compile(r"^(?P<key>[A-Za-z][A-Za-z0-9._-]*(?: \([^)]*\))?):[ \t]?(?P<value>.*)$")
+_FIELD_KEY = re.compile(r"[A-Za-z][A-Za-z0-9._-]*(?: \([^():]*\))?")
 _REVISED = re.compile(r"^date \(revised(?: v(?P<v>\d+))?\)$")
 _REPLACED = re.compile(r"^replaced with revised version\s+(?P<value>.*)$", re.I)
 _DATE_SIZE = re.compile(r"^(?P<date>.*?)\s*(?:\((?P<size>[^()]*)\))?\s*$")
@@ -103,7 +103,7 @@ def decode(data: bytes) -> str:
 
 def _lines(text: str) -> list[str]:
     """Split on newlines only, so that line numbers match what an editor shows."""
-    return [line.rstrip("\r") for line in text.split("\n")]
+    return text.replace("\r\n", "\n").split("\n")
 
 
 def _is_marker(line: str) -> bool:
@@ -145,18 +145,20 @@ def _parse_record(lines: list[str], first: int, end: int, *, source: str, single
     while i < end and not lines[i].startswith("\\\\"):
         line = lines[i]
         i += 1
-        if not line.strip():
+        if not line or line.isspace():
             continue
         if line[0] in " \t":
             if key is not None:
                 fields[key] = f"{fields[key]} {line.strip()}"
             continue
-        if (fm := _FIELD.match(line)) is None:
+        head, colon, value = line.partition(":")
+        name = _field_name(head) if colon else None
+        if name is None:
             if rm := _REPLACED.match(line):
                 replaced = rm["value"]
             key = None  # an unknown line: ignore it and whatever is indented under it
             continue
-        name, value = fm["key"].lower(), fm["value"].strip()
+        value = value.strip()
         if name.startswith("date"):
             if name == "date":
                 dates.append((1, value))
@@ -234,6 +236,24 @@ def _parse_record(lines: list[str], first: int, end: int, *, source: str, single
         # A daily listing's replacement entry: a new version on that date, its number not given.
         paper.updated = _date(replaced)
     return finish(paper)
+
+
+_FIELD_NAMES: dict[str, str | None] = {}
+
+
+def _field_name(head: str) -> str | None:
+    """The lower-cased field name for the text before a header line's colon, or None if it is not one.
+
+    Memoised: the same few dozen names make up nearly every header line.
+    """
+    try:
+        return _FIELD_NAMES[head]
+    except KeyError:
+        pass
+    name = head.lower() if _FIELD_KEY.fullmatch(head) else None
+    if len(_FIELD_NAMES) < 10_000:
+        _FIELD_NAMES[head] = name
+    return name
 
 
 def _ends_entry(lines: list[str], j: int, end: int) -> bool:

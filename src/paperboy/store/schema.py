@@ -35,13 +35,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX papers_updated ON papers(updated);
 
     CREATE TABLE source_records (
-        hash TEXT PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
         pid INTEGER NOT NULL REFERENCES papers(pid) ON DELETE CASCADE,
         source TEXT NOT NULL,
         version INTEGER,
         seq INTEGER NOT NULL,
         data TEXT NOT NULL
-    ) WITHOUT ROWID;
+    );
     CREATE INDEX source_records_pid ON source_records(pid);
 
     CREATE TABLE aliases (
