@@ -427,7 +427,7 @@ def test_repeated_token_stops_instead_of_looping(server):
 # -- transient failures and retries
 
 
-def test_connection_dropped_mid_page_then_success(server):
+def test_connection_dropped_mid_page_then_success(server, caplog):
     body = recorded(RAW_PAGE)
     server.script({"metadataPrefix": "arXivRaw"}, Reply(200, body, drop_after=len(body) // 2), Reply(200, body))
     server.script({"resumptionToken": TOKEN}, Reply(200, final_page()))
@@ -436,13 +436,15 @@ def test_connection_dropped_mid_page_then_success(server):
     assert len(papers(items)) == 7
     assert sleep.calls == [3.0, 3.0]  # backoff before the retry, then the polite delay
     assert len(server.requests) == 3
+    assert "connection dropped (peer closed connection without sending complete message body" in caplog.text
 
 
-def test_connection_reset_before_answer_then_success(server):
+def test_connection_reset_before_answer_then_success(server, caplog):
     server.script({"metadataPrefix": "arXivRaw"}, Reply(reset=True), Reply(200, recorded(RAW_PAGE)))
     server.script({"resumptionToken": TOKEN}, Reply(200, final_page()))
     items = list(harvest(server.url("/oai2"), metadata_prefix="arXivRaw", delay=0, sleep=FakeSleep()))
     assert len(papers(items)) == 7
+    assert "connection dropped (Server disconnected without sending a response" in caplog.text
 
 
 def test_truncated_xml_is_retried(server):
@@ -506,7 +508,7 @@ def test_connection_refused_is_retried_then_reported():
     assert sleep.calls == [1.0, 2.0]
 
 
-def test_read_timeout_is_retried(server):
+def test_read_timeout_is_retried(server, caplog):
     server.script(
         {"metadataPrefix": "arXivRaw"}, Reply(200, recorded(RAW_PAGE), pause=1.0), Reply(200, recorded(RAW_PAGE))
     )
@@ -514,6 +516,7 @@ def test_read_timeout_is_retried(server):
     with httpx.Client(timeout=0.2) as client:
         items = list(harvest(server.url("/oai2"), metadata_prefix="arXivRaw", client=client, sleep=FakeSleep()))
     assert len(papers(items)) == 7
+    assert "timed out (ReadTimeout)" in caplog.text
 
 
 def test_retry_after_parsing():

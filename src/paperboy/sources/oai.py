@@ -159,8 +159,9 @@ class PoliteFetcher:
 
     Transient failures (network errors, timeouts, a connection dropped mid-body, 429/5xx, malformed XML)
     are retried up to ``max_retries`` times: after ``Retry-After`` when the server sent one, else after an
-    exponential backoff.  Then :class:`SourceError` says what went wrong.  Waiting goes through the
-    injected ``sleep`` so tests never really sleep.
+    exponential backoff.  Then :class:`SourceError` says what went wrong.  The polite delay is slept in
+    full before every request but the first, whatever the consumer did meanwhile: simple, and never too
+    fast.  Waiting goes through the injected ``sleep`` so tests never really sleep.
     """
 
     def __init__(
@@ -238,6 +239,8 @@ class PoliteFetcher:
             raise TransientError(f"connection dropped ({exc or type(exc).__name__})") from None
         except (httpx.TransportError, httpx.DecodingError) as exc:
             raise TransientError(f"network error ({exc or type(exc).__name__})") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # too many redirects, a malformed URL
+            raise SourceError(f"{self.what} {url}: {exc or type(exc).__name__}") from None
         if status in (429, 503) or status >= 500:
             raise TransientError(f"HTTP {status}", retry_after_seconds(headers.get("Retry-After")))
         if 200 <= status < 300:
