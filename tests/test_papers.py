@@ -93,3 +93,10 @@ def test_finish_keeps_original_and_html_verbatim():
     p = finish(Paper(id="x", title="<script>alert(1)</script>  Title\n  two"))
     assert p.title == "<script>alert(1)</script> Title two"
     assert p.original["title"].startswith("<script>")
+
+
+def test_split_authors_nicknames_and_wrapped_lists():
+    assert [(a.name, a.affiliation) for a in split_authors("Zhe (Rita) Liang, Bob Smith (MIT (MA))")] == [
+        ("Zhe (Rita) Liang", None), ("Bob Smith", "MIT (MA)")]
+    assert [a.name for a in split_authors("(A. Author, B. Buthor)")] == ["A. Author", "B. Buthor"]
+    assert [a.name for a in split_authors("Unbalanced (paren, Y")] == ["Unbalanced (paren", "Y"]

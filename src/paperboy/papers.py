@@ -216,16 +216,19 @@ def arxiv_links(arxiv_id: str) -> dict[str, str]:
 def split_authors(text: str) -> list[Author]:
     """Split arXiv's free-text author line ("A, B and C (Inst)") into authors.
 
-    Parenthesised affiliations are attached to the author just before them; a
-    parenthesised list after several authors ("A, B (Inst)") goes to the last one,
-    as arXiv's own display does.
+    A parenthesised group at the end of an author is that author's affiliation; one inside a
+    name ("Zhe (Rita) Liang") is a nickname and stays in the name; a group standing alone
+    after a comma goes to the author before it, as arXiv's own display does.
     """
     text = clean_text(text)
     if not text:
         return []
-    # Pull out top-level parenthesised groups, remembering where they were.
-    parts: list[tuple[str, str | None]] = []
-    buf, depth, aff, affs = [], 0, [], []
+    if "(" not in text:
+        return [Author(n) for c in _AUTHOR_SEP.split(text) if (n := c.strip())][:MAX_AUTHORS]
+    groups: list[str] = []
+    buf: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1
@@ -234,23 +237,33 @@ def split_authors(text: str) -> list[Author]:
         elif ch == ")" and depth:
             depth -= 1
             if depth == 0:
-                affs.append("".join(aff).strip())
-                aff = []
+                groups.append("".join(current).strip())
+                current = []
                 buf.append("\0")
                 continue
-        (aff if depth else buf).append(ch)
-    flat = "".join(buf)
-    aff_iter = iter(affs)
-    for chunk in re.split(r",|;|\band\b|&", flat):
-        name = chunk.replace("\0", "").strip()
-        affiliation = None
-        for _ in range(chunk.count("\0")):
-            affiliation = next(aff_iter, None)
+        (current if depth else buf).append(ch)
+    if depth:  # unbalanced: treat the rest as plain text
+        buf.append("(" + "".join(current))
+    parts: list[Author] = []
+    group_iter = iter(groups)
+    for chunk in _AUTHOR_SEP.split("".join(buf)):
+        pieces = chunk.split("\0")
+        own = [next(group_iter, "") for _ in pieces[1:]]
+        tail_is_name = bool(pieces[-1].strip())  # text after the last group: every group is part of the name
+        keep = len(own) if tail_is_name else len(own) - 1  # groups written back into the name as "(...)"
+        name = "".join(p + (f"({own[i]})" if i < keep else "") for i, p in enumerate(pieces))
+        affiliation = None if tail_is_name or not own else own[-1]
+        name = " ".join(name.split())
         if name:
-            parts.append((name, affiliation))
+            parts.append(Author(name, affiliation or None))
         elif affiliation and parts:
-            parts[-1] = (parts[-1][0], affiliation)
-    return [Author(n, a) for n, a in parts][:MAX_AUTHORS]
+            parts[-1].affiliation = affiliation
+    if not parts and groups:  # the whole list was in parentheses
+        return split_authors(text.replace("(", " ").replace(")", " "))
+    return parts[:MAX_AUTHORS]
+
+
+_AUTHOR_SEP = re.compile(r",|;|\band\b|&")
 
 
 def finish(paper: Paper) -> Paper:

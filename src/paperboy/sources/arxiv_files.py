@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from paperboy.papers import Paper, Version, finish, parse_arxiv_id, parse_date, split_authors
-from paperboy.sources.base import Reject, SourceError
+from paperboy.sources.base import Records, Reject, SourceError
 
 __all__ = ["iter_listing", "iter_path", "read_abs"]
 
@@ -40,10 +40,12 @@ _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", 
 _CROSS = r"\(\*cross-listing\*\)"
 _ID_LINE = re.compile(rf"^(?:arXiv|Paper)\s*(?:{_CROSS}\s*)?:\s*(?P<id>\S+)\s*(?:{_CROSS})?\s*$", re.I)
 _FIELD_KEY = re.compile(r"[A-Za-z][A-Za-z0-9._-]*(?: \([^():]*\))?")
+_FIELD_SPLIT = re.compile(r"\n(?=[^ \t\n])")
+_CONTINUATION = re.compile(r"[ \t]*\n\s*")
 _REVISED = re.compile(r"^date \(revised(?: v(?P<v>\d+))?\)$")
-_REPLACED = re.compile(r"^replaced with revised version\s+(?P<value>.*)$", re.I)
-_DATE_SIZE = re.compile(r"^(?P<date>.*?)\s*(?:\((?P<size>[^()]*)\))?\s*$")
-_SEPARATOR = re.compile(r"^(?:-{10,}|%%%-+.*)\s*$")
+_REPLACED = re.compile(r"replaced with revised version\s+(?P<value>[^\n]*)", re.I)
+# Between entries: "-----..." lines; between a daily listing's sections: "%-%-...", "%%--%%--...", "%%%---...".
+_SEPARATOR = re.compile(r"^[-%]{10,}\s*$")
 _OLD_STYLE = re.compile(r"^(?P<archive>[a-z]+(?:-[a-z]+)*(?:\.[A-Za-z]{2})?)/\d{7}")
 _MONTHS = {
     m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
@@ -66,6 +68,14 @@ _DATE_MARK_START = ("P", "/", "D")
 
 def _date(text: str) -> date | None:
     """Date of an arXiv date string; arXiv writes RFC 822 dates, old listings ctime dates."""
+    parts = text.split(None, 4)
+    if len(parts) >= 4 and parts[0].endswith(",") and len(parts[3]) == 4:  # the usual "Mon, 2 Apr 2007 ..."
+        month = _MONTHS.get(parts[2].lower())
+        if month and parts[1].isdigit() and parts[3].isdigit():
+            try:
+                return date(int(parts[3]), month, int(parts[1]))
+            except ValueError:
+                return None
     for rx in (_RFC_DATE, _CTIME_DATE):
         if m := rx.search(text):
             month = _MONTHS.get(m["m"].lower())
@@ -113,7 +123,9 @@ def _is_marker(line: str) -> bool:
 
 def _submitter(text: str) -> str | None:
     """The name from a ``From:`` line; e-mail addresses are dropped, they are not metadata."""
-    name = re.sub(r"<[^>]*>?", " ", text).strip().strip('"').strip()
+    name = re.sub(r"<[^>]*>?", " ", text).strip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = name[1:-1].strip()
     if not name or ("@" in name and " " not in name):
         return None
     return name
@@ -130,48 +142,32 @@ def _parse_record(lines: list[str], first: int, end: int, *, source: str, single
     """
     m = _ID_LINE.match(lines[first])
     if not m:
-        raise ValueError(f"line {first + 1}: expected an 'arXiv:' or 'Paper:' id line, found {lines[first][:80]!r}")
+        raise ValueError(f"expected an 'arXiv:' or 'Paper:' id line, found {lines[first][:80]!r}")
     raw_id = m["id"]
-    try:
-        arxiv_id, id_version = parse_arxiv_id(raw_id)
-    except ValueError as exc:
-        raise ValueError(f"line {first + 1}: {exc}") from None
-
-    fields: dict[str, str] = {}
-    dates: list[tuple[int | None, str]] = []  # (version or None for "revised" without number, value)
-    replaced: str | None = None
-    key: str | None = None
+    arxiv_id, id_version = parse_arxiv_id(raw_id)  # InvalidId is a ValueError with a precise message
     i = first + 1
-    while i < end and not lines[i].startswith("\\\\"):
-        line = lines[i]
+    while i < end and not lines[i].startswith("\\\\"):  # the header runs to the first "\\" line
         i += 1
-        if not line or line.isspace():
-            continue
-        if line[0] in " \t":
-            if key is not None:
-                fields[key] = f"{fields[key]} {line.strip()}"
-            continue
-        head, colon, value = line.partition(":")
+    header_end = i
+    fields: dict[str, str] = {}
+    dates: list[tuple[int | None, str]] = []  # (version, or None for "revised" without a number; value)
+    replaced: str | None = None
+    # One piece per field: a line that does not start with white space, with its indented continuation lines.
+    for piece in _FIELD_SPLIT.split("\n".join(lines[first + 1 : header_end])):
+        head, colon, value = piece.partition(":")
         name = _field_name(head) if colon else None
-        if name is None:
-            if rm := _REPLACED.match(line):
+        if name is None:  # an unknown line: ignored, with whatever is indented under it
+            if rm := _REPLACED.match(piece):
                 replaced = rm["value"]
-            key = None  # an unknown line: ignore it and whatever is indented under it
             continue
-        value = value.strip()
+        value = _CONTINUATION.sub(" ", value).strip() if "\n" in value else value.strip()
         if name.startswith("date"):
             if name == "date":
                 dates.append((1, value))
             elif rv := _REVISED.match(name):
                 dates.append((int(rv["v"]) if rv["v"] else None, value))
-            key = None
-            continue
-        if name in fields:  # a repeated field: keep the first
-            key = None
-            continue
-        fields[name] = value
-        key = name
-    header_end = i
+        elif name not in fields:  # a repeated field: keep the first
+            fields[name] = value
 
     abstract = ""
     if header_end < end and lines[header_end].strip() == "\\\\":
@@ -207,9 +203,11 @@ def _parse_record(lines: list[str], first: int, end: int, *, source: str, single
         if number in seen:
             continue
         seen.add(number)
-        dm = _DATE_SIZE.match(value)
-        size = dm["size"].strip() if dm and dm["size"] else None
-        versions.append(Version(number, _date(dm["date"] if dm else value), size or None))
+        when, size = value, None
+        if value.endswith(")") and "(" in value:  # "Mon, 2 Apr 2007 19:18:42 GMT   (443kb)"
+            when, _, size = value[:-1].rpartition("(")
+            size = size.strip() or None
+        versions.append(Version(number, _date(when), size))
 
     categories = fields.get("categories", "").split()
     if not categories and (om := _OLD_STYLE.match(raw_id)):
@@ -246,10 +244,8 @@ def _field_name(head: str) -> str | None:
 
     Memoised: the same few dozen names make up nearly every header line.
     """
-    try:
+    if head in _FIELD_NAMES:
         return _FIELD_NAMES[head]
-    except KeyError:
-        pass
     name = head.lower() if _FIELD_KEY.fullmatch(head) else None
     if len(_FIELD_NAMES) < 10_000:
         _FIELD_NAMES[head] = name
@@ -296,7 +292,7 @@ def _read_abs(text: str) -> Paper:
     return _parse_record(lines, first, len(lines), source=ABS_SOURCE, single=True)
 
 
-def iter_listing(text: str, *, source: str) -> Iterator[Paper | Reject]:
+def iter_listing(text: str, *, source: str) -> Records:
     """Yield one paper (or reject) per entry of a listing file, in file order.
 
     Entries start at an id line right after a ``\\\\`` line.  Duplicates are all yielded (the
@@ -421,8 +417,8 @@ def _iter_archive(path: Path, fmt: str, source: str, where: str) -> Iterator[Pap
         fh = path.open("rb")
     except OSError as exc:
         raise SourceError(f"cannot read archive {path}: {exc}") from exc
-    with fh:
-        stream = _Counting(_decompressed(fh))
+    with fh, _decompressed(fh) as raw:
+        stream = _Counting(raw)
         try:
             tf = tarfile.open(fileobj=stream, mode="r|")  # type: ignore[call-overload]  # noqa: SIM115 (closed below)
         except _DAMAGE as exc:
@@ -481,19 +477,24 @@ def _iter_dir(path: Path, fmt: str, source: str) -> Iterator[Paper | Reject]:
         yield from _iter_blob(data, rel, fmt, source, where)
 
 
-def iter_path(path: Path | str, fmt: str = "auto") -> Iterator[Paper | Reject]:
+def iter_path(path: Path | str, fmt: str = "auto") -> Records:
     """Records from an ``.abs`` file, a listing file, a directory tree or a tar archive.
 
     ``fmt`` forces every file to be read as ``abs`` or ``listing``; ``auto`` decides per file (an
-    ``.abs`` suffix, a ``listings/`` folder, or listing-like content).  Raises SourceError for a
-    missing path or an archive that cannot be opened; damage later in an archive is yielded as a
-    final Reject after every record before it.
+    ``.abs`` suffix, a ``listings/`` folder, or listing-like content, else a Reject "unknown file
+    kind").  A missing path raises SourceError at once; an archive that cannot be opened at all
+    raises it when iteration starts.  Damage later in an archive (truncation, a corrupt block) is
+    yielded as a final Reject after every record before it, so no good record is lost.
     """
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, not {fmt!r}")
     path = Path(path)
     if not path.exists():
         raise SourceError(f"no such file or directory: {path}")
+    return _iter_path(path, fmt)
+
+
+def _iter_path(path: Path, fmt: str) -> Iterator[Paper | Reject]:
     source = str(path)
     if path.is_dir():
         yield from _iter_dir(path, fmt, source)

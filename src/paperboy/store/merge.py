@@ -2,13 +2,16 @@
 
 A paper may arrive from several sources (an ``.abs`` file, a listing, OAI-PMH, a
 conference JSON file) and in several versions.  The store keeps every distinct source
-record and folds them, lowest version first and in arrival order within a version, so
-that later, richer records fill in or override fields, while an empty field never
-erases a value.  Because already-seen records are skipped by content hash, re-ingesting
-the same inputs in any order changes nothing.
+record and folds them from the oldest information to the newest (by the date the record
+describes, then version, then arrival), so that newer records override fields and
+records without a version number (a daily listing's replacement entry) still count by
+their date, while an empty field never erases a value.  Because already-seen records are
+skipped by content hash, re-ingesting the same inputs in any order changes nothing.
 """
 
 from __future__ import annotations
+
+from datetime import date
 
 from paperboy.papers import Paper, Version
 
@@ -17,7 +20,8 @@ _OVERRIDABLE = ("title", "abstract", "journal_ref", "comments", "report_no", "li
 
 def merge(records: list[tuple[int, Paper]]) -> Paper:
     """Fold ``(arrival seq, paper)`` records into one paper."""
-    ordered = [p for _, p in sorted(records, key=lambda r: (r[1].version or 0, r[0]))]
+    ordered = [p for _, p in sorted(records, key=lambda r: (r[1].updated or r[1].submitted or date.min,
+                                                             r[1].version or 0, r[0]))]
     first = ordered[0]
     out = Paper(id=first.id, title=first.title)
     versions: dict[int, Version] = {}
