@@ -31,7 +31,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX papers_doi ON papers(doi) WHERE doi IS NOT NULL;
     CREATE INDEX papers_title_norm ON papers(title_norm);
     CREATE INDEX papers_seq ON papers(seq);
-    CREATE INDEX papers_submitted ON papers(submitted);
+    CREATE INDEX papers_submitted ON papers(submitted, pid);
     CREATE INDEX papers_updated ON papers(updated);
 
     CREATE TABLE source_records (
@@ -67,11 +67,15 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX paper_authors_name ON paper_authors(name_norm, pid);
 
+    -- One row per category AND its archive prefix ("cs.LG" and "cs"), with the submission date copied in,
+    -- so a category listing is one index range scan, newest first, whatever the category's size.
     CREATE TABLE paper_categories (
         category TEXT NOT NULL,
+        submitted TEXT,
         pid INTEGER NOT NULL REFERENCES papers(pid) ON DELETE CASCADE,
         PRIMARY KEY (category, pid)
     ) WITHOUT ROWID;
+    CREATE INDEX paper_categories_newest ON paper_categories(category, submitted DESC, pid DESC);
     CREATE INDEX paper_categories_pid ON paper_categories(pid);
 
     CREATE TABLE rejects (

@@ -213,8 +213,9 @@ class SQLiteStore(Store):
              for pid, p in papers for i, a in enumerate(p.authors)],
         )
         db.executemany(
-            "INSERT OR IGNORE INTO paper_categories(category, pid) VALUES (?,?)",
-            [(c, pid) for pid, p in papers for c in p.categories],
+            "INSERT OR IGNORE INTO paper_categories(category, submitted, pid) VALUES (?,?,?)",
+            [(c, p.submitted.isoformat() if p.submitted else None, pid)
+             for pid, p in papers for c in _with_prefixes(p.categories)],
         )
 
     # -- reading -------------------------------------------------------------------------------------------------
@@ -266,30 +267,43 @@ class SQLiteStore(Store):
         for (pid,) in self.db.execute("SELECT pid FROM papers ORDER BY pid"):
             yield pid
 
-    def _listing_where(self, category: str | None, author: str | None) -> tuple[str, list]:
-        clauses, args = [], []
-        if category:
-            clauses.append(
-                "pid IN (SELECT pid FROM paper_categories WHERE category=? OR category LIKE ? ESCAPE '\\')"
-            )
-            args += [category, _like_prefix(category) + ".%"]
-        if author:
-            clauses.append("pid IN (SELECT pid FROM paper_authors WHERE name_norm=?)")
-            args.append(normalise_author(author))
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
-
     def latest(self, *, category: str | None = None, author: str | None = None, limit: int = 20,
                offset: int = 0) -> list[StoredPaper]:
-        where, args = self._listing_where(category, author)
-        rows = self.db.execute(
-            f"SELECT {_PAPER_COLUMNS} FROM papers{where} ORDER BY submitted DESC, pid DESC LIMIT ? OFFSET ?",
-            (*args, int(limit), int(offset)),
-        )
-        return [StoredPaper(pid, s, paper_from_dict(orjson.loads(d))) for pid, s, d in rows]
+        pids = self._listing_pids(category, author, limit, offset)
+        return self.get_many(pids)
+
+    def _listing_pids(self, category: str | None, author: str | None, limit: int, offset: int) -> list[int]:
+        db = self.db
+        args: list = []
+        if category:
+            sql = "SELECT pid FROM paper_categories WHERE category=?"
+            args.append(category)
+            if author:
+                sql += " AND pid IN (SELECT pid FROM paper_authors WHERE name_norm=?)"
+                args.append(normalise_author(author))
+            sql += " ORDER BY submitted DESC, pid DESC"
+        elif author:
+            sql = ("SELECT p.pid FROM paper_authors a JOIN papers p ON p.pid=a.pid WHERE a.name_norm=?"
+                   " ORDER BY p.submitted DESC, p.pid DESC")
+            args.append(normalise_author(author))
+        else:
+            sql = "SELECT pid FROM papers ORDER BY submitted DESC, pid DESC"
+        return [r[0] for r in db.execute(sql + " LIMIT ? OFFSET ?", (*args, int(limit), int(offset)))]
 
     def count(self, *, category: str | None = None, author: str | None = None) -> int:
-        where, args = self._listing_where(category, author)
-        return self.db.execute(f"SELECT count(*) FROM papers{where}", args).fetchone()[0]
+        db = self.db
+        if category and author:
+            return db.execute(
+                "SELECT count(*) FROM paper_categories WHERE category=?"
+                " AND pid IN (SELECT pid FROM paper_authors WHERE name_norm=?)",
+                (category, normalise_author(author)),
+            ).fetchone()[0]
+        if category:
+            return db.execute("SELECT count(*) FROM paper_categories WHERE category=?", (category,)).fetchone()[0]
+        if author:
+            return db.execute("SELECT count(DISTINCT pid) FROM paper_authors WHERE name_norm=?",
+                              (normalise_author(author),)).fetchone()[0]
+        return db.execute("SELECT count(*) FROM papers").fetchone()[0]
 
     def get_state(self, key: str) -> dict | None:
         row = self.db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
@@ -448,5 +462,10 @@ def _row(p: Paper) -> tuple:
     )
 
 
-def _like_prefix(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _with_prefixes(categories: list[str]) -> list[str]:
+    """Each category plus its archive ("cs.LG" -> "cs.LG", "cs"), so a prefix filter is an equality lookup."""
+    out = dict.fromkeys(categories)
+    for c in categories:
+        if "." in c:
+            out.setdefault(c.split(".", 1)[0])
+    return list(out)
