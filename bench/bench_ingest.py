@@ -7,7 +7,8 @@
    distinct new-style arXiv ids, shuffled categories and dates), ingested fresh and again.  Peak memory should stay
    flat in the input size (streaming, batched transactions).
 
-Each stage runs `paperboy ingest` in a fresh process; figures are papers/s and that process's peak RSS.  As a same-run
+Each stage runs `paperboy ingest` in a fresh process; figures are papers/s (wall clock and per CPU-second of that
+process, which is what a busy shared machine distorts least) and that process's peak RSS.  As a same-run
 baseline, the time to merely read and JSON-decode the input is printed too (the ceiling for any ingest).
 """
 
@@ -36,7 +37,8 @@ RUNNER = (
     "try:\n"
     "    main(sys.argv[1:], standalone_mode=False)\n"
     "finally:\n"
-    "    print('ELAPSED', time.perf_counter() - t, 'RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    print('ELAPSED', time.perf_counter() - t, 'CPU', u.ru_utime + u.ru_stime, 'RSS_KB', u.ru_maxrss)\n"
 )
 
 
@@ -46,7 +48,8 @@ def run_ingest(home: Path, path: Path, n: int, label: str) -> None:
     summary = [line for line in out.stdout.splitlines() if line.startswith("added")][0]
     words = out.stdout.split()
     elapsed, rss_kb = float(words[words.index("ELAPSED") + 1]), int(words[words.index("RSS_KB") + 1])
-    print(f"{label:<34} {n / elapsed:>9,.0f} papers/s  {elapsed:>7.1f} s  "
+    cpu = float(words[words.index("CPU") + 1])
+    print(f"{label:<34} {n / elapsed:>9,.0f} papers/s  {elapsed:>7.1f} s wall  {n / cpu:>9,.0f} papers/CPU-s  "
           f"peak RSS {rss_kb / 1024:>6.0f} MB  [{summary}]")
 
 
