@@ -53,9 +53,11 @@ OPSET = 17
 DEFAULT_MAX_TOKENS = 256
 #: Queries are short; a small cap keeps the single-sequence fast path cheap.
 QUERY_MAX_TOKENS = 64
-#: Quantisation recipe (part of the int8 cache key).  Chosen by measurement, see ``bench/bench_embed.py``:
-#: signed int8 weights, per-tensor scales, full range.
-INT8_RECIPE: dict[str, Any] = {"weight_type": "QInt8", "per_channel": False, "reduce_range": False}
+#: Quantisation recipe (part of the int8 cache key and model_id).  Chosen by measurement with
+#: ``bench/bench_embed.py`` on a 2-core AVX2 (no VNNI) machine, SciFact train nDCG@10 / doc cosine to fp32:
+#: fp32 0.660; QInt8 per-channel 0.661 / 0.994 (1.6x fp32 throughput); QUInt8 per-channel 0.662 / 0.995 (1.4x);
+#: QInt8 per-tensor: cosine only 0.93 (u8*s8 saturation without VNNI); QInt8 per-channel reduce-range 0.993.
+INT8_RECIPE: dict[str, Any] = {"weight_type": "QInt8", "per_channel": True, "reduce_range": False}
 
 
 class EmbedderUnavailable(RuntimeError):
@@ -232,6 +234,8 @@ def build_onnx_model(model_dir: Path) -> onnx.ModelProto:
         raise ValueError("model is not configured for mean pooling")
     head_dim = hidden // heads
     w = _weights_by_name(read_safetensors(model_dir / "model.safetensors"))
+    if w["encoder.layer.0.intermediate.dense.weight"].shape != (inter, hidden):
+        raise ValueError("weights do not match config.json (intermediate/hidden size)")
 
     g = _GraphBuilder()
     f32 = np.float32
@@ -244,7 +248,11 @@ def build_onnx_model(model_dir: Path) -> onnx.ModelProto:
     emb = g.op("Add", [g.op("Gather", [word, "input_ids"], axis=0), pos_s])
     x = g.op(
         "LayerNormalization",
-        [emb, g.const("emb_ln_w", w["embeddings.LayerNorm.weight"]), g.const("emb_ln_b", w["embeddings.LayerNorm.bias"])],
+        [
+            emb,
+            g.const("emb_ln_w", w["embeddings.LayerNorm.weight"]),
+            g.const("emb_ln_b", w["embeddings.LayerNorm.bias"]),
+        ],
         axis=-1,
         epsilon=eps,
     )
@@ -279,7 +287,9 @@ def build_onnx_model(model_dir: Path) -> onnx.ModelProto:
         probs = g.op("Softmax", [scores], axis=-1)
         ctx = g.op("Reshape", [g.op("Transpose", [g.op("MatMul", [probs, v])], perm=[0, 2, 1, 3]), merged_shape])
         wo = g.const(f"l{i}_attn_out_w", w[p + "attention.output.dense.weight"].T.astype(f32))
-        attn = g.op("Add", [g.op("MatMul", [ctx, wo]), g.const(f"l{i}_attn_out_b", w[p + "attention.output.dense.bias"])])
+        attn = g.op(
+            "Add", [g.op("MatMul", [ctx, wo]), g.const(f"l{i}_attn_out_b", w[p + "attention.output.dense.bias"])]
+        )
         x = g.op(
             "LayerNormalization",
             [
@@ -325,7 +335,10 @@ def build_onnx_model(model_dir: Path) -> onnx.ModelProto:
         initializer=g.inits,
     )
     model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="paperboy", producer_version=BUILDER_VERSION
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="paperboy",
+        producer_version=BUILDER_VERSION,
     )
     model.ir_version = 8  # IR 8 is the one that goes with opset 17; keeps older onnxruntime builds happy
     onnx.checker.check_model(model)
@@ -336,7 +349,7 @@ def build_onnx_model(model_dir: Path) -> onnx.ModelProto:
 # cache
 # --------------------------------------------------------------------------------------------------
 
-_build_lock = threading.Lock()
+_build_lock = threading.RLock()  # re-entered: building int8 may first build fp32
 
 
 def _atomic_target(dest: Path) -> Path:
@@ -354,19 +367,37 @@ def cache_key(weights_sha: str, variant: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def _quantize(fp32_path: Path, dest_tmp: Path) -> None:
-    """Dynamic int8 quantisation of the MatMul weights (activations are quantised per batch at run time)."""
+class _DropPreprocessHint(logging.Filter):
+    """Hide onnxruntime's "consider pre-processing" hint: it is aimed at static CNN quantisation."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+
+def quantize_model(fp32_path: Path, dest: Path, recipe: dict[str, Any] | None = None) -> None:
+    """Dynamic int8 quantisation of the MatMul weights (activations are quantised per batch at run time).
+
+    Only MatMuls with a constant weight are touched (``MatMulConstBOnly``): the attention products of two
+    activations stay float, as does everything else (embeddings, LayerNorm, softmax).
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        fp32_path,
-        dest_tmp,
-        op_types_to_quantize=["MatMul"],
-        weight_type=getattr(QuantType, INT8_RECIPE["weight_type"]),
-        per_channel=bool(INT8_RECIPE["per_channel"]),
-        reduce_range=bool(INT8_RECIPE["reduce_range"]),
-        extra_options={"MatMulConstBOnly": True},  # never quantise activation x activation products
-    )
+    recipe = {**INT8_RECIPE, **(recipe or {})}
+    root = logging.getLogger()
+    hint_filter = _DropPreprocessHint()
+    root.addFilter(hint_filter)
+    try:
+        quantize_dynamic(
+            fp32_path,
+            dest,
+            op_types_to_quantize=["MatMul"],
+            weight_type=getattr(QuantType, recipe["weight_type"]),
+            per_channel=bool(recipe["per_channel"]),
+            reduce_range=bool(recipe["reduce_range"]),
+            extra_options={"MatMulConstBOnly": True},
+        )
+    finally:
+        root.removeFilter(hint_filter)
 
 
 def ensure_model_file(
@@ -401,7 +432,8 @@ def ensure_model_file(
             else:
                 fp32 = ensure_model_file(cache_dir, "fp32", model_dir, weights_sha)
                 log.info("quantising %s -> %s", fp32.name, dest.name)
-                _quantize(fp32, tmp)
+                quantize_model(fp32, tmp)
+            os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cache is not secret
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
@@ -442,8 +474,6 @@ class Embedder:
         reason = unavailable_reason()
         if reason is not None:
             raise EmbedderUnavailable(reason)
-        import onnxruntime as ort
-
         model_dir = _model_dir()
         try:
             weights_sha = file_sha256(model_dir / "model.safetensors")
@@ -452,19 +482,37 @@ class Embedder:
             raise
         except (OSError, ValueError, KeyError) as exc:
             raise EmbedderUnavailable(f"could not build the embedding model: {exc}") from exc
+        model_id = f"{MODEL_NAME}:{variant}:r{MODEL_REVISION}:{weights_sha[:8]}"
+        if variant == "int8":  # another recipe gives other numbers: vectors must be recomputed
+            model_id += ":" + hashlib.sha256(json.dumps(INT8_RECIPE, sort_keys=True).encode()).hexdigest()[:6]
+        return cls.from_onnx(path, model_id, threads=threads, model_dir=model_dir)
+
+    @classmethod
+    def from_onnx(
+        cls, path: Path, model_id: str, threads: int | None = None, model_dir: Path | None = None
+    ) -> Embedder:
+        """Open an already built ONNX file (benchmarks use this to compare quantisation recipes)."""
+        import onnxruntime as ort
+
+        model_dir = model_dir or _model_dir()
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.inter_op_num_threads = 1
         if threads:
             opts.intra_op_num_threads = int(threads)
+            # Spinning workers burn the cores a web server shares with us; a capped pool should sleep instead.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
-        session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        try:
+            session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
+            raise EmbedderUnavailable(f"could not open {path}: {exc}") from exc
         cfg = json.loads((model_dir / "config.json").read_text())
-        dim = int(cfg["hidden_size"])
-        model_id = f"{MODEL_NAME}:{variant}:r{MODEL_REVISION}:{weights_sha[:8]}"
         tokenizer_json = (model_dir / "tokenizer.json").read_text(encoding="utf-8")
-        return cls(session, tokenizer_json, dim, model_id, int(cfg.get("max_position_embeddings", 512)))
+        return cls(
+            session, tokenizer_json, int(cfg["hidden_size"]), model_id, int(cfg.get("max_position_embeddings", 512))
+        )
 
     # -- tokenisation ------------------------------------------------------------------------------------
 
