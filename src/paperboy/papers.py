@@ -90,6 +90,7 @@ _TITLE_JUNK = re.compile(r"[^0-9a-z]+")
 _TEX_CMD = re.compile(r"\\[a-zA-Z]+|[{}$^_]")
 
 
+@functools.lru_cache(maxsize=8192)  # the store asks for the same title several times while merging a batch
 def normalise_title(title: str) -> str:
     """A matching key for titles: accents, TeX markup, case and punctuation removed."""
     s = _TEX_CMD.sub(" ", title)
@@ -179,7 +180,7 @@ class Paper:
 
     def content_hash(self) -> str:
         """Hash of the fields a reader sees; equal hash means re-ingest changes nothing."""
-        return hashlib.blake2b(orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+        return hash_dict(self.to_dict())
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (dates as ISO strings), used by ``show --json`` and the API."""
@@ -203,6 +204,11 @@ class Paper:
             "links": dict(self.links),
             "withdrawn": self.withdrawn,
         }
+
+
+def hash_dict(d: dict) -> str:
+    """The content hash of a :meth:`Paper.to_dict` result."""
+    return hashlib.blake2b(orjson.dumps(d, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
 
 
 def _iso(d: date | None) -> str | None:

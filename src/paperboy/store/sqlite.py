@@ -13,6 +13,7 @@ import orjson
 from paperboy.papers import (
     InvalidId,
     Paper,
+    hash_dict,
     normalise_author,
     normalise_doi,
     now_utc,
@@ -92,26 +93,31 @@ class SQLiteStore(Store):
         db.execute("BEGIN IMMEDIATE")
         try:
             seq = int(db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()[0])
-            hashes = [f"{p.source}:{p.content_hash()}" for p in papers]
+            encoded = [_encode(p) for p in papers]
+            hashes = [f"{p.source}:{h}" for p, (h, _) in zip(papers, encoded, strict=True)]
             known = self._known_hashes(hashes)
-            fresh = [(p, h) for p, h in zip(papers, hashes, strict=True) if h not in known]
+            fresh = [(p, h, e) for p, h, e in zip(papers, hashes, encoded, strict=True) if h not in known]
             result.unchanged += len(papers) - len(fresh)
-            ids = _Identities(db, [p for p, _ in fresh])
+            ids = _Identities(db, [p for p, _, _ in fresh])
             changed: set[int] = set()
             next_pid = (db.execute("SELECT max(pid) FROM papers").fetchone()[0] or 0) + 1
             new_rows, new_records, new_children = [], [], []
-            for paper, h in fresh:
+            for paper, h, (content_hash, data) in fresh:
                 if h in known:  # the same record twice in one batch
                     result.unchanged += 1
                     continue
                 known.add(h)
                 seq += 1
-                record_row = (h, None, paper.source, paper.version, seq, _dump(paper))
+                record_row = (h, None, paper.source, paper.version, seq, data)
                 pid = ids.resolve(paper)
                 if pid is None:
                     pid, next_pid = next_pid, next_pid + 1
-                    merged = merge([(seq, paper)])
-                    new_rows.append((pid, *_row(merged), seq, now, now))
+                    if paper.arxiv_id in (None, paper.id):  # a lone record is its own merge: reuse its encoding
+                        merged, row = paper, _row(paper, content_hash, data)
+                    else:
+                        merged = merge([(seq, paper)])
+                        row = _row(merged)
+                    new_rows.append((pid, *row, seq, now, now))
                     new_records.append((h, pid, *record_row[2:]))
                     new_children.append((pid, merged))
                     ids.remember(pid, merged)
@@ -432,17 +438,20 @@ class _Identities:
             self.by_doi[row[2]] = pid
 
 
-def _dump(paper: Paper) -> str:
+def _encode(paper: Paper) -> tuple[str, str]:
+    """``(content hash, stored JSON)`` of a paper from a single ``to_dict()``: ingest's hottest path."""
     d = paper.to_dict()
+    content_hash = hash_dict(d)
     d["source"] = paper.source
     if paper.original:
         d["original"] = paper.original
-    return orjson.dumps(d).decode()
+    return content_hash, orjson.dumps(d).decode()
 
 
-def _row(p: Paper) -> tuple:
+def _row(p: Paper, content_hash: str | None = None, data: str | None = None) -> tuple:
     """Column values for a merged paper; the last one is its content hash."""
-    data = _dump(p)
+    if content_hash is None or data is None:
+        content_hash, data = _encode(p)
     return (
         p.id,
         p.arxiv_id,
@@ -458,7 +467,7 @@ def _row(p: Paper) -> tuple:
         p.version,
         int(p.withdrawn),
         data,
-        p.content_hash() + ":" + ("+".join(sorted(p.original))),
+        content_hash + ":" + ("+".join(sorted(p.original))),
     )
 
 
