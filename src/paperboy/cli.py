@@ -96,6 +96,7 @@ def ingest_command(ctx: Context, sources: tuple[str, ...], fmt: str, strict: boo
             click.echo(f"... and {summary.rejected - len(summary.rejects):,} more rejects (see `paperboy rejects`)",
                        err=True)
         click.echo(summary.line())
+    _lexical_after_ingest(ctx, summary.added + summary.updated)
 
 
 @main.command()
@@ -149,3 +150,226 @@ def rejects(ctx: Context, limit: int, as_json: bool) -> None:
         return
     for r in items:
         click.echo(f"{r.source}: {r.location}: {r.reason}")
+
+
+# -- indexes, search, evaluation ---------------------------------------------------------------------------------
+
+
+def _open_indexes(ctx: Context, embed: bool = True) -> object:
+    from paperboy.index import Indexes
+
+    return Indexes(ctx.settings, embed=embed)
+
+
+def _catch_up_lexical(ctx: Context, indexes: object) -> None:
+    """Bring the lexical index up to date before answering (cheap after ingest; skipped if another process writes)."""
+    from paperboy.index import LexicalBusy
+
+    try:
+        indexes.lexical.sync(ctx.store)  # type: ignore[attr-defined]
+    except LexicalBusy as exc:
+        click.echo(f"note: {exc}; searching the index as it is", err=True)
+
+
+@main.command("index")
+@click.option("--no-embed", is_flag=True, help="Only the lexical index (skip embeddings).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def index_command(ctx: Context, no_embed: bool, as_json: bool) -> None:
+    """Build or update the search indexes (lexical, embeddings, vectors) from the store; incremental."""
+    from tqdm import tqdm
+
+    from paperboy.index import Indexes, LexicalBusy
+
+    store = ctx.store
+    indexes = Indexes(ctx.settings, embed=not no_embed)
+    try:
+        with tqdm(unit=" papers", file=sys.stderr, disable=None, desc="index") as bar:
+            report = indexes.sync(store, progress=bar.update, embed=not no_embed)
+    except LexicalBusy as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        echo_json({"lexical": report.lexical, "embedded": report.embedded,
+                   "unchanged": report.skipped_unchanged, "embed_error": report.embed_error,
+                   "papers_indexed": indexes.lexical.num_docs})
+    else:
+        click.echo(report.line())
+
+
+def _hit_dict(h: object) -> dict:
+    p = h.paper  # type: ignore[attr-defined]
+    return {"id": p.id, "pid": h.pid, "title": p.title, "score": h.score, "why": h.why,  # type: ignore[attr-defined]
+            "authors": [a.name for a in p.authors], "categories": p.categories,
+            "submitted": p.submitted.isoformat() if p.submitted else None,
+            "highlights": {k: [list(s) for s in v] for k, v in h.highlights.items()}}  # type: ignore[attr-defined]
+
+
+def _echo_hits(hits: list, offset: int = 0) -> None:
+    for i, h in enumerate(hits, start=offset + 1):
+        p = h.paper
+        meta = " ".join(x for x in (p.id, p.submitted.isoformat() if p.submitted else "", " ".join(p.categories[:3]))
+                        if x)
+        click.echo(f"{i:>3}. {p.title}")
+        authors = ", ".join(a.name for a in p.authors[:4]) + (" et al." if len(p.authors) > 4 else "")
+        click.echo(f"     {meta}" + (f"  {authors}" if authors else ""))
+        click.echo(f"     {h.why}  (score {h.score:.4f})")
+
+
+@main.command("search")
+@click.argument("query", required=False, default="")
+@click.option("--category", help="Category or prefix: cs, cs.LG.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="First submitted on or after YYYY-MM-DD.")
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), help="First submitted on or before YYYY-MM-DD.")
+@click.option("--author", help="Author name words (all must match one author).")
+@click.option("--mode", type=click.Choice(["hybrid", "lexical", "dense"]), default="hybrid", show_default=True)
+@click.option("--sort", type=click.Choice(["relevance", "newest"]), default="relevance", show_default=True)
+@click.option("--limit", type=int, default=10, show_default=True)
+@click.option("--offset", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def search_command(ctx: Context, query: str, category: str | None, since: object, until: object,
+                   author: str | None, mode: str, sort: str, limit: int, offset: int, as_json: bool) -> None:
+    """Search papers: words, "phrases", +required, -excluded; an arXiv id, DOI or exact title comes first."""
+    from paperboy.query import Filters, QueryError, SearchRequest
+    from paperboy.search import SearchEngine
+
+    try:
+        filters = Filters(category=category, since=since.date() if since else None,  # type: ignore[attr-defined]
+                          until=until.date() if until else None, author=author)  # type: ignore[attr-defined]
+        indexes = _open_indexes(ctx)
+        _catch_up_lexical(ctx, indexes)
+        engine = SearchEngine(ctx.settings, ctx.store, indexes=indexes)
+        res = engine.search(SearchRequest(query=query, filters=filters, sort=sort, mode=mode,  # type: ignore[arg-type]
+                                          limit=limit, offset=offset))
+    except QueryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        echo_json({"query": res.request.query, "mode_used": res.mode_used, "notice": res.notice, "total": res.total,
+                   "took_ms": res.took_ms, "hits": [_hit_dict(h) for h in res.hits]})
+        return
+    if res.notice:
+        click.echo(f"note: {res.notice}", err=True)
+    click.echo(f"about {res.total:,} results ({res.mode_used}, {res.took_ms:.1f} ms)")
+    _echo_hits(res.hits, res.request.offset)
+
+
+@main.command("similar")
+@click.argument("ident")
+@click.option("--limit", type=int, default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def similar_command(ctx: Context, ident: str, limit: int, as_json: bool) -> None:
+    """Papers similar to IDENT (id, arXiv id or DOI), from the stored vectors."""
+    from paperboy.search import SearchEngine
+
+    if ctx.store.get(ident) is None:
+        raise click.ClickException(f"no paper {ident!r}")
+    indexes = _open_indexes(ctx)
+    _catch_up_lexical(ctx, indexes)
+    hits = SearchEngine(ctx.settings, ctx.store, indexes=indexes).similar(ident, limit=limit)
+    if as_json:
+        echo_json([_hit_dict(h) for h in hits])
+        return
+    _echo_hits(hits)
+
+
+@main.command("eval")
+@click.option("--beir", "beir_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--mode", type=click.Choice(["lexical", "dense", "hybrid", "all"]), default="all", show_default=True)
+@click.option("--no-cache", is_flag=True, help="Do not read or write cached corpus vectors.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def eval_command(ctx: Context, beir_dir: Path, split: str, mode: str, no_cache: bool, as_json: bool) -> None:
+    """Retrieval quality (nDCG@10, Recall@100, MRR@10) on a BEIR folder, through the production search path."""
+    from paperboy.evaluate import MODES, EvalError, evaluate_beir
+
+    modes = MODES if mode == "all" else (mode,)
+    cache = None if no_cache else ctx.settings.home / "cache"
+    try:
+        results = evaluate_beir(beir_dir, split, modes, cache_dir=cache,
+                                progress=lambda m: click.echo(m, err=True))
+    except EvalError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        echo_json(results)
+        return
+    click.echo(f"{'mode':<8} {'nDCG@10':>8} {'R@100':>8} {'MRR@10':>8}   ({beir_dir}, split {split})")
+    for m, r in results.items():
+        click.echo(f"{m:<8} {r['ndcg@10']:>8.4f} {r['recall@100']:>8.4f} {r['mrr@10']:>8.4f}")
+
+
+def _lexical_after_ingest(ctx: Context, changed: int) -> None:
+    """Keep an existing lexical index in step after an ingest (cheap: only changed papers are indexed).
+
+    Only when search was set up (the index exists), so that a bare ingest stays a pure ingest; embeddings are
+    left to ``paperboy index`` / the server because they are slow.
+    """
+    from paperboy.index import LexicalBusy
+    from paperboy.index.lexical import LexicalIndex
+
+    path = ctx.settings.index_dir / "lexical"
+    if not changed or not (path / "meta.json").exists():
+        return
+    try:
+        index = LexicalIndex(path)
+        index.sync(ctx.store)
+        index.close()
+    except LexicalBusy:
+        click.echo("note: the search index is busy; it will catch up at the next `paperboy index`", err=True)
+
+
+@main.command("serve")
+@click.option("--host", default=None, help="Interface to listen on (default: the `host` setting, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: the `port` setting, 8000).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes (each loads its own indexes and model).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True)
+@click.option("--no-access-log", is_flag=True, help="Do not write one JSON line per request to stderr.")
+@pass_ctx
+def serve_command(ctx: Context, host: str | None, port: int | None, workers: int, log_level: str,
+                  no_access_log: bool) -> None:
+    """Serve the web site, JSON API and feeds (uvicorn; stops gracefully on Ctrl-C / SIGTERM)."""
+    from paperboy.web.app import serve
+
+    settings = ctx.settings
+    ctx.store  # noqa: B018 - open (and migrate) the store once before the workers start
+    click.echo(f"paperboy: serving {settings.home} on http://{host or settings.host}:"
+               f"{settings.port if port is None else port}/", err=True)
+    serve(settings, host=host, port=port, workers=workers, log_level=log_level, access_log=not no_access_log)
+
+
+@main.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--no-embed", is_flag=True, help="Skip embeddings (keyword search only; starts faster).")
+@pass_ctx
+def demo_command(ctx: Context, host: str, port: int, no_embed: bool) -> None:
+    """Ingest the bundled sample of real arXiv records, build the indexes, then serve the site."""
+    from importlib.resources import as_file, files
+
+    from tqdm import tqdm
+
+    from paperboy.index import Indexes, LexicalBusy
+    from paperboy.web.app import serve
+
+    store = ctx.store
+    settings = ctx.settings
+    with as_file(files("paperboy") / "data" / "sample-arxiv.jsonl.gz") as sample:
+        records = open_sources([str(sample)], fmt="auto", settings=settings, store=store)
+        with tqdm(unit=" records", file=sys.stderr, disable=None, desc="ingest sample") as bar:
+            summary = ingest(store, records, batch_size=settings.batch_size, progress=bar.update)
+    click.echo(f"sample: {summary.line()}", err=True)
+    indexes = Indexes(settings, embed=not no_embed)
+    try:
+        with tqdm(unit=" papers", file=sys.stderr, disable=None, desc="index") as bar:
+            report = indexes.sync(store, progress=bar.update, embed=not no_embed)
+    except LexicalBusy as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        indexes.close()
+    click.echo(report.line(), err=True)
+    click.echo(f"paperboy demo: open http://{host}:{port}/  (Ctrl-C to stop)", err=True)
+    serve(settings, host=host, port=port, workers=1)

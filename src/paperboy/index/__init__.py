@@ -1,0 +1,306 @@
+"""The indexes behind search: lexical (tantivy BM25), embeddings (local MiniLM via onnxruntime) and vectors (ANN).
+
+:class:`Indexes` opens all three under ``settings.index_dir`` / ``settings.model_dir`` once, so that
+``paperboy index``, ``paperboy search``, the evaluation harness and the web server share one code path
+(and one set of loaded models) instead of each rebuilding its own.
+
+Incremental by construction: the lexical index and the vector index each remember the store change
+sequence they caught up with; :meth:`Indexes.sync` reads only ``store.changed_since(seq)``.  A changed paper
+is re-embedded only if the text that is embedded (``title. abstract``) or the model changed: a hash of that
+text is kept per pid, together with the model id, in ``index_dir/embed-state.npz``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+
+from paperboy.config import Settings
+from paperboy.index.lexical import LexicalBusy, LexicalIndex, LexicalParams
+from paperboy.papers import Paper
+from paperboy.store.base import Store, StoredPaper
+
+if TYPE_CHECKING:  # pragma: no cover
+    from paperboy.index.embed import Embedder
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Indexes", "LexicalBusy", "LexicalIndex", "SyncReport", "embed_text", "text_hash"]
+
+EmbedFn = Callable[[list[str]], np.ndarray]
+EMBED_BATCH = 256  # texts per embedder call: big enough for length-sorted batching, small enough to save often
+SAVE_EVERY = 4096  # embedded papers between checkpoints of the vector index during a long build
+
+
+def embed_text(paper: Paper) -> str:
+    """What gets embedded for a paper: ``title. abstract`` (no doubled full stop after a title ending in one)."""
+    title = paper.title.strip()
+    if not paper.abstract:
+        return title
+    sep = " " if title.endswith((".", "?", "!", ":")) else ". "
+    return title + sep + paper.abstract
+
+
+def text_hash(text: str) -> int:
+    """64-bit hash of an embedded text: an unchanged hash (and model) means the stored vector is still right."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little") or 1
+
+
+@dataclass(slots=True)
+class SyncReport:
+    """What one :meth:`Indexes.sync` did."""
+
+    lexical: int = 0  # papers (re)indexed lexically
+    embedded: int = 0  # papers (re)embedded
+    skipped_unchanged: int = 0  # changed papers whose embedded text did not change
+    embed_error: str | None = None  # why embedding was skipped, if it was
+
+    def line(self) -> str:
+        s = f"lexical: {self.lexical:,} papers indexed; embeddings: {self.embedded:,} papers embedded"
+        if self.skipped_unchanged:
+            s += f" ({self.skipped_unchanged:,} unchanged)"
+        if self.embed_error:
+            s += f"; embeddings skipped: {self.embed_error}"
+        return s
+
+
+class _EmbedState:
+    """pid -> text hash, plus the model id and store sequence the vectors are in step with."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.model_id = ""
+        self.seq = 0
+        self.hashes = np.zeros(0, dtype=np.uint64)
+        if path.exists():
+            try:
+                with np.load(path) as z:
+                    meta = orjson.loads(z["meta"].tobytes())
+                    self.hashes = z["hashes"].astype(np.uint64)
+                self.model_id, self.seq = str(meta.get("model_id", "")), int(meta.get("seq", 0))
+            except (OSError, ValueError, KeyError, orjson.JSONDecodeError):
+                log.warning("embedding state %s is unreadable: vectors will be rebuilt", path)
+
+    def get(self, pid: int) -> int:
+        return int(self.hashes[pid]) if pid < len(self.hashes) else 0
+
+    def set(self, pid: int, h: int) -> None:
+        if pid >= len(self.hashes):
+            grow = max(pid + 1, int(len(self.hashes) * 1.5) + 1024)
+            self.hashes = np.concatenate([self.hashes, np.zeros(grow - len(self.hashes), dtype=np.uint64)])
+        self.hashes[pid] = np.uint64(h)
+
+    def reset(self, model_id: str) -> None:
+        self.model_id, self.seq, self.hashes = model_id, 0, np.zeros(0, dtype=np.uint64)
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp.npz")
+        meta = orjson.dumps({"model_id": self.model_id, "seq": self.seq})
+        with open(tmp, "wb") as fh:
+            np.savez(fh, hashes=self.hashes, meta=np.frombuffer(meta, dtype=np.uint8))
+        os.replace(tmp, self.path)
+
+
+class Indexes:
+    """Lexical index, embedder and vector index of one paperboy home, opened once per process.
+
+    The embedder and the vector index load lazily on first use; if the model cannot be loaded,
+    :attr:`embed_error` says why and search falls back to lexical.  Thread-safe for reading; :meth:`sync`
+    serialises writers within the process (tantivy's lock file guards against other processes).
+    """
+
+    def __init__(self, settings: Settings, *, embed: bool = True, threads: int | None = None,
+                 lexical_params: LexicalParams | None = None) -> None:
+        self.settings = settings
+        self.dir = Path(settings.index_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.lexical = LexicalIndex(self.dir / "lexical", params=lexical_params)
+        self._want_embed = embed
+        self._threads = threads
+        self._embedder: Embedder | None = None
+        self._embedder_error: str | None = None if embed else "embeddings are disabled"
+        self._vectors: Any = None
+        self._lock = threading.RLock()
+        self._state = _EmbedState(self.dir / "embed-state.npz")
+
+    # -- lazy parts ---------------------------------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder | None:
+        """The loaded embedder, or None (see :attr:`embed_error`).  Loaded at most once."""
+        if self._embedder is None and self._embedder_error is None:
+            with self._lock:
+                if self._embedder is None and self._embedder_error is None:
+                    try:
+                        from paperboy.index.embed import Embedder, EmbedderUnavailable
+                    except ImportError as exc:  # pragma: no cover - broken install
+                        self._embedder_error = f"embedding module unavailable: {exc}"
+                        return None
+                    try:
+                        self._prebuild_fp32()
+                        self._embedder = Embedder.load(self.settings.model_dir, variant=self.settings.embed_variant,
+                                                       threads=self._threads)
+                    except (EmbedderUnavailable, OSError, ValueError, RuntimeError) as exc:
+                        self._embedder_error = str(exc) or type(exc).__name__
+        return self._embedder
+
+    def _prebuild_fp32(self) -> None:
+        """Build the fp32 ONNX file before a first int8 load.
+
+        Why: ``embed.ensure_model_file`` builds int8 by recursing into the fp32 build while holding a
+        non-reentrant lock, which deadlocks on a fresh cache; building fp32 first sidesteps that.
+        """
+        variant = self.settings.embed_variant
+        cache = Path(self.settings.model_dir)
+        if variant == "fp32" or any(cache.glob(f"*-{variant}-*.onnx")):
+            return
+        from paperboy.index.embed import ensure_model_file
+
+        ensure_model_file(cache, "fp32")
+
+    @property
+    def embed_error(self) -> str | None:
+        return self._embedder_error
+
+    @property
+    def vectors_path(self) -> Path:
+        return self.dir / "vectors"
+
+    def vectors(self, dim: int | None = None, create: bool = False) -> Any:
+        """The vector index (None if none was built yet and ``create`` is False)."""
+        if self._vectors is None:
+            with self._lock:
+                if self._vectors is None:
+                    if not create and not (self.vectors_path / "CURRENT").exists():
+                        return None
+                    from paperboy.index.vectors import VectorIndex
+
+                    self._vectors = VectorIndex.open(self.vectors_path, dim or 384, create=True)
+        return self._vectors
+
+    @property
+    def model_id(self) -> str:
+        """The model the stored vectors were made with ("" if none)."""
+        return self._state.model_id
+
+    def has_vectors(self) -> bool:
+        v = self.vectors()
+        return v is not None and len(v) > 0
+
+    def refresh(self) -> None:
+        """Pick up index changes committed by another process (e.g. ``paperboy index`` beside the server)."""
+        if self.lexical.refresh():
+            self._state = _EmbedState(self.dir / "embed-state.npz")
+        if self._vectors is not None:
+            self._vectors.reload_if_changed()
+        elif (self.vectors_path / "CURRENT").exists():
+            self.vectors()
+
+    # -- syncing ------------------------------------------------------------------------------------------------
+
+    def sync(self, store: Store, progress: Callable[[int], None] | None = None, *, embed: bool = True,
+             embed_fn: EmbedFn | None = None, batch: int = 2000) -> SyncReport:
+        """Bring the indexes in step with ``store``: lexical first, then embeddings for changed texts.
+
+        ``progress(n)`` is called with the number of papers read per batch (lexical and embedding passes
+        both report).  ``embed_fn`` replaces the embedder (the evaluation harness passes a caching one).
+        """
+        report = SyncReport()
+        with self._lock, self._process_lock():
+            report.lexical = self.lexical.sync(store, progress=progress, batch=batch)
+            if not (embed and self._want_embed):
+                report.embed_error = self._embedder_error or "embeddings not requested"
+                return report
+            if embed_fn is None:
+                embedder = self.embedder
+                if embedder is None:
+                    report.embed_error = self._embedder_error
+                    return report
+                model_id, dim = embedder.model_id, embedder.dim
+                embed_fn = embedder.embed
+            else:
+                model_id = getattr(embed_fn, "model_id", "custom")
+                dim = int(getattr(embed_fn, "dim", 384))
+            self._sync_vectors(store, embed_fn, model_id, dim, progress, report, batch)
+        return report
+
+    @contextlib.contextmanager
+    def _process_lock(self) -> Iterator[None]:
+        """One syncing process per home (``paperboy index`` beside a server that syncs at start)."""
+        with open(self.dir / ".sync.lock", "a+b") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise LexicalBusy(f"another process is updating the indexes in {self.dir}") from exc
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _sync_vectors(self, store: Store, embed_fn: EmbedFn, model_id: str, dim: int,
+                      progress: Callable[[int], None] | None, report: SyncReport, batch: int) -> None:
+        state = self._state
+        if state.model_id != model_id:
+            if state.model_id:
+                log.info("embedding model changed (%s -> %s): re-embedding every paper", state.model_id, model_id)
+            state.reset(model_id)
+            self._vectors = None
+            shutil.rmtree(self.vectors_path, ignore_errors=True)
+        vectors = self.vectors(dim, create=True)
+        pending: list[tuple[int, int, str]] = []
+        since_save = 0
+        seq = state.seq
+
+        def flush() -> None:
+            nonlocal since_save
+            if not pending:
+                return
+            vecs = np.asarray(embed_fn([t for _, _, t in pending]), dtype=np.float32)
+            pids = np.asarray([p for p, _, _ in pending], dtype=np.int64)
+            vectors.add(pids, vecs)
+            for p, h, _ in pending:
+                state.set(p, h)
+            report.embedded += len(pending)
+            since_save += len(pending)
+            pending.clear()
+
+        while True:
+            changed: list[StoredPaper] = store.changed_since(seq, limit=batch)
+            if not changed:
+                break
+            for sp in changed:
+                text = embed_text(sp.paper)
+                h = text_hash(text)
+                if state.get(sp.pid) == h:
+                    report.skipped_unchanged += 1
+                    continue
+                pending.append((sp.pid, h, text))
+                if len(pending) >= EMBED_BATCH:
+                    flush()
+            flush()
+            seq = changed[-1].seq
+            if progress:
+                progress(len(changed))
+            if since_save >= SAVE_EVERY:
+                state.seq = seq
+                vectors.save()
+                state.save()
+                since_save = 0
+        state.seq = max(state.seq, seq)
+        vectors.save()
+        state.save()
+
+    def close(self) -> None:
+        self.lexical.close()

@@ -1,0 +1,251 @@
+"""The lexical index: safe query parsing, BM25 search, phrases, +/- terms, filters, incremental sync."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from paperboy.config import load_settings
+from paperboy.index.lexical import LexicalIndex, author_matches, category_prefixes, parse_query
+from paperboy.ingest import ingest, open_sources
+from paperboy.papers import Author, Paper, finish
+from paperboy.query import Filters
+from paperboy.store.sqlite import SQLiteStore
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SEED = DATASETS / "seed-papers" / "papers.jsonl"
+CATS = [["cs.LG", "stat.ML"], ["cs.CL"], ["cs.CV", "cs.LG"], ["math.OC"], ["q-bio.NC", "cs.NE"]]
+AUTHORS = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger W. Dijkstra", "Barbara Liskov"]
+
+
+def seed_records() -> list[dict]:
+    """The 230 seed papers, given deterministic categories, dates and authors so filters can be tested."""
+    out = []
+    for i, line in enumerate(SEED.read_bytes().splitlines()):
+        r = orjson.loads(line)
+        r["categories"] = CATS[i % len(CATS)]
+        r["date"] = date(2020 + i % 5, 1 + i % 12, 1 + i % 28).isoformat()
+        r["authors"] = [AUTHORS[i % len(AUTHORS)], AUTHORS[(i + 2) % len(AUTHORS)]]
+        out.append(r)
+    return out
+
+
+def build_home(root: Path, records: list[dict]) -> tuple[SQLiteStore, object]:
+    """Ingest records through the normal pipeline into a fresh home; returns (store, settings)."""
+    root.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(root / "home")
+    settings.database_url = f"sqlite:///{root / 'paperboy.db'}"
+    src = root / "papers.jsonl"
+    src.write_bytes(b"\n".join(orjson.dumps(r) for r in records) + b"\n")
+    store = SQLiteStore(root / "paperboy.db")
+    ingest(store, open_sources([str(src)], fmt="jsonl", settings=settings, store=store))
+    return store, settings
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[SQLiteStore, LexicalIndex, list[dict]]:
+    if not SEED.exists():
+        pytest.skip("seed papers not found")
+    root = tmp_path_factory.mktemp("lexical")
+    records = seed_records()
+    store, _ = build_home(root, records)
+    index = LexicalIndex(root / "index")
+    assert index.sync(store) == len(records)
+    yield store, index, records
+    index.close()
+    store.close()
+
+
+def titles(store: SQLiteStore, pids: list[int]) -> list[str]:
+    return [sp.paper.title for sp in store.get_many(pids)]
+
+
+def texts(store: SQLiteStore, pids: list[int]) -> list[str]:
+    return [f"{sp.paper.title} {sp.paper.abstract}".lower() for sp in store.get_many(pids)]
+
+
+# -- parsing ------------------------------------------------------------------------------------------------------
+
+
+def test_parse_words_phrases_and_operators():
+    q = parse_query('"graph neural networks" +transductive -graph learning')
+    assert q.phrases == [["graph", "neural", "network"]]
+    assert q.required == ["transduct"]
+    assert q.excluded == ["graph"]
+    assert q.should == ["learn"]
+    assert q.semantic_text == "graph neural networks +transductive learning".replace("+", "")
+
+
+def test_parse_is_safe_for_engine_syntax():
+    for text in ['title:foo AND (bar OR baz*)', 'NEAR(a b)', '"unbalanced quote', '*', ':', '((', '"', '-', '+',
+                 "'; DROP TABLE papers; --", 'foo" OR 1=1 --', "a\x00b", "\ud800 lone surrogate"]:
+        q = parse_query(text)
+        assert isinstance(q.should, list)
+    q = parse_query('"graph neural')
+    assert q.should == ["graph", "neural"] and not q.phrases
+
+
+def test_only_stop_words_is_empty_and_flagged():
+    q = parse_query("the of and a")
+    assert q.empty and q.dropped_only_stopwords
+    assert not parse_query("").dropped_only_stopwords
+
+
+def test_hyphenated_word_is_not_an_operator():
+    q = parse_query("state-of-the-art")
+    assert not q.excluded and "state" in q.should and "art" in q.should
+
+
+def test_category_prefixes():
+    assert category_prefixes("cs.LG") == ["cs", "cs.lg"]
+    assert category_prefixes("math-ph") == ["math-ph"]
+
+
+def test_author_matches_needs_one_author():
+    p = finish(Paper(id="x", title="t", authors=[Author("Yann LeCun"), Author("Geoffrey Hinton")]))
+    assert author_matches(p, "lecun")
+    assert author_matches(p, "Yann LeCun")
+    assert not author_matches(p, "yann hinton")
+
+
+# -- searching ----------------------------------------------------------------------------------------------------
+
+
+def test_bm25_ranks_topical_papers(built):
+    store, index, _ = built
+    pids, scores = index.search("graph neural networks", 10)
+    assert len(pids) == 10 and scores == sorted(scores, reverse=True)
+    assert all("graph" in t for t in texts(store, pids[:5]))
+
+
+def test_phrase_requires_adjacent_words(built):
+    store, index, _ = built
+    pids, _ = index.search('"continual learning"', 50)
+    assert pids
+    assert all("continual learning" in t for t in texts(store, pids))
+
+
+def test_required_and_excluded_terms(built):
+    store, index, _ = built
+    pids, _ = index.search("learning +graph -node", 100)
+    assert pids
+    for t in texts(store, pids):
+        assert "graph" in t and "node" not in t
+
+
+def test_category_prefix_and_date_filters(built):
+    store, index, _ = built
+    pids, _ = index.search("learning", 300, filters=Filters(category="cs"))
+    cats = [sp.paper.categories for sp in store.get_many(pids)]
+    assert cats and all(any(c.startswith("cs.") for c in cs) for cs in cats)
+    everything = store.get_many(index.search("learning", 300)[0])
+    assert any("math.OC" in sp.paper.categories for sp in everything)
+    only_lg, _ = index.search("learning", 300, filters=Filters(category="cs.LG"))
+    assert set(only_lg) < set(pids)
+    f = Filters(since=date(2021, 1, 1), until=date(2021, 12, 31))
+    dated, _ = index.search("learning", 300, filters=f)
+    assert dated and all(sp.paper.submitted.year == 2021 for sp in store.get_many(dated))
+    assert index.search("learning", 10, filters=Filters(category="no.such"))[0] == []
+
+
+def test_filter_mask_agrees_with_index(built):
+    _, index, _ = built
+    f = Filters(category="cs.LG", since=date(2022, 1, 1))
+    mask = index.filter_mask(f)
+    in_index, total = index.browse(f, 1000)
+    assert total == len(in_index) == int(mask.sum())
+    assert set(in_index) == {int(i) for i in mask.nonzero()[0]}
+
+
+def test_author_filter(built):
+    store, index, _ = built
+    pids, _ = index.search("learning", 300, filters=Filters(author="Turing"))
+    assert pids and all(any("Turing" in a.name for a in sp.paper.authors) for sp in store.get_many(pids))
+    assert index.author_pids("alan turing") >= set(pids)
+
+
+def test_browse_sorts_newest_first(built):
+    store, index, _ = built
+    pids, total = index.browse(Filters(category="cs.CL"), 20)
+    assert total == sum(1 for i in range(230) if CATS[i % 5] == ["cs.CL"])
+    dates = [sp.paper.submitted for sp in store.get_many(pids)]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_exact_title_lookup(built):
+    store, index, records = built
+    pids = index.find_title(records[2]["title"].upper() + "!")
+    assert titles(store, pids) == [records[2]["title"]]
+
+
+def test_score_pids_matches_search_scores(built):
+    _, index, _ = built
+    q = parse_query("federated learning privacy")
+    pids, scores = index.search(q, 20)
+    got = index.score_pids(q, pids[5:15])
+    for p, s in zip(pids[5:15], scores[5:15], strict=True):
+        assert got[p] == pytest.approx(s, rel=1e-5)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)
+       | st.sampled_from(['"', '+"', '-"a b"', "+-+", "AND OR NOT", "a:b*c(d)", "NEAR/3", "\\", "''"]))
+def test_hostile_queries_never_crash(built, text):
+    _, index, _ = built
+    pids, scores = index.search(text, 5)
+    assert len(pids) == len(scores) <= 5
+
+
+# -- incremental sync ---------------------------------------------------------------------------------------------
+
+
+def test_incremental_sync_updates_without_duplicates(tmp_path):
+    records = seed_records()[:20]
+    store, _ = build_home(tmp_path, records)
+    index = LexicalIndex(tmp_path / "index")
+    assert index.sync(store) == 20
+    assert index.sync(store) == 0  # nothing changed
+    seq = index.last_seq
+    assert seq == store.max_seq()
+    # a changed paper is re-indexed (delete + add), a new one added
+    changed = dict(records[0], abstract="A completely different zyzzyva abstract.")
+    new = {"id": "new-1", "title": "Quokka behaviour under observation", "abstract": "Marsupials.",
+           "date": "2024-02-02", "categories": ["q-bio.PE"]}
+    src = tmp_path / "more.jsonl"
+    src.write_bytes(orjson.dumps(changed) + b"\n" + orjson.dumps(new) + b"\n")
+    settings = load_settings(tmp_path / "home")
+    ingest(store, open_sources([str(src)], fmt="jsonl", settings=settings, store=store))
+    assert index.sync(store) == 2
+    assert len(index) == 21
+    assert len(index.search("zyzzyva", 5)[0]) == 1
+    assert len(index.search("quokka", 5)[0]) == 1
+    # the caught-up sequence survives a reopen
+    index.close()
+    reopened = LexicalIndex(tmp_path / "index")
+    assert reopened.last_seq == store.max_seq() and len(reopened) == 21
+    assert reopened.sync(store) == 0
+    assert reopened.filter_mask(Filters(category="q-bio")).sum() == 4 + 1  # every fifth seed paper, plus the new one
+
+
+def test_cli_ingest_keeps_existing_lexical_index_in_step(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from paperboy.cli import main
+
+    monkeypatch.setenv("PAPERBOY_HOME", str(tmp_path / "home"))
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_bytes(b"\n".join(orjson.dumps(r) for r in seed_records()[:10]) + b"\n")
+    second.write_bytes(orjson.dumps({"id": "late", "title": "Wombat burrow engineering", "abstract": "Cubes."}))
+    runner = CliRunner()
+    assert runner.invoke(main, ["ingest", str(first)]).exit_code == 0
+    assert runner.invoke(main, ["index", "--no-embed"]).exit_code == 0
+    assert runner.invoke(main, ["ingest", str(second)]).exit_code == 0
+    assert len(LexicalIndex(tmp_path / "home" / "index" / "lexical").search("wombat")[0]) == 1  # no `index` needed
+    out = runner.invoke(main, ["search", "wombat", "--mode", "lexical", "--json"])
+    assert out.exit_code == 0, out.output
+    assert [h["id"] for h in orjson.loads(out.stdout)["hits"]] == ["late"]
