@@ -19,7 +19,8 @@ def test_ingest_stats_show_and_reingest(tmp_path, datasets):
     assert orjson.loads(again.stdout) == {"added": 0, "updated": 0, "unchanged": 230, "rejected": 0}
     stats = orjson.loads(run(tmp_path, "stats", "--json").stdout)
     assert stats["papers"] == 230 and stats["rejects"] == 0
-    shown = orjson.loads(run(tmp_path, "show", "--json", "fast-online-node-labeling-for-very-large-graphs-2c3c62d9").stdout)
+    ident = "fast-online-node-labeling-for-very-large-graphs-2c3c62d9"
+    shown = orjson.loads(run(tmp_path, "show", "--json", ident).stdout)
     assert shown["title"] == "Fast Online Node Labeling for Very Large Graphs"
 
 
