@@ -283,3 +283,19 @@ def test_concurrent_searches(engine):
     for t in threads:
         t.join()
     assert not errors
+
+
+@needs_embedder
+def test_broad_filter_and_constraint_paths(engine):
+    """With a tiny exact-scan threshold the ANN over-fetch paths run (they are what 1 M papers use)."""
+    original = engine.params
+    engine.params = replace(original, exact_below=5)
+    try:
+        res = ask(engine, "learning", mode="dense", filters=Filters(category="cs"), limit=40)
+        assert len(res.hits) == 40 and all(any(c.startswith("cs.") for c in h.paper.categories) for h in res.hits)
+        res = ask(engine, "models +language -survey", mode="hybrid", limit=30)
+        for h in res.hits:
+            text = f"{h.paper.title} {h.paper.abstract}".lower()
+            assert "language" in text and "survey" not in text
+    finally:
+        engine.params = original

@@ -364,35 +364,72 @@ class SearchEngine:
         return mask
 
     def _dense(self, qvec: np.ndarray, k: int, filters: Filters, q: ParsedQuery) -> tuple[list[int], list[float]]:
-        """Top-k by cosine among papers passing the filters and the query's +/-/phrase constraints."""
+        """Top-k by cosine among papers passing the filters and the query's +/-/phrase constraints.
+
+        Exact whenever the allowed set is small (a selective filter, or +required / "phrase" parts matching
+        few papers: those are resolved through the lexical index first); otherwise ANN with over-fetch.
+        """
         vectors = self.indexes.vectors()
         mask = self._allowed(filters)
+        limit = self.params.exact_below
+        if q.required or q.phrases:
+            cset = self.lexical.constrained_pids(q, limit + 1)
+            if len(cset) <= limit:
+                ids = np.fromiter(cset, dtype=np.int64, count=len(cset))
+                if mask is not None:
+                    ids = ids[ids < len(mask)]
+                    ids = ids[mask[ids]]
+                return self._exact_among(qvec, k, ids)
         allowed: Any = None
         if mask is not None:
             allowed_ids = np.flatnonzero(mask)
             if len(allowed_ids) == 0:
                 return [], []
-            if len(allowed_ids) <= self.params.exact_below:
-                allowed = allowed_ids.astype(np.uint64)  # selective: an exact scan of just these rows
+            if len(allowed_ids) <= limit:
+                if not q.has_constraints:
+                    return self._exact_among(qvec, k, allowed_ids)
+                allowed = allowed_ids.astype(np.uint64)
             else:
-                size = len(mask)
-
-                def allowed(key: int, _m: np.ndarray = mask, _n: int = size) -> bool:
-                    return 0 <= key < _n and bool(_m[key])
-
+                allowed = mask
         fetch = k * 2 if q.has_constraints else k
+        pairs: list[tuple[int, float]] = []
         for _ in range(4):
-            ids, scores = vectors.search(qvec, fetch, allowed=allowed)
-            pids = [int(i) for i in ids]
-            sims = [float(s) for s in scores]
+            pids, sims = self._ann(vectors, qvec, fetch, allowed)
             if not q.has_constraints:
                 return pids[:k], sims[:k]
             keep = self.lexical.satisfying(q, pids)
             pairs = [(p, s) for p, s in zip(pids, sims, strict=True) if p in keep]
             if len(pairs) >= k or len(pids) < fetch:
-                return [p for p, _ in pairs[:k]], [s for _, s in pairs[:k]]
+                break
             fetch *= 4
         return [p for p, _ in pairs[:k]], [s for _, s in pairs[:k]]
+
+    def _exact_among(self, qvec: np.ndarray, k: int, ids: np.ndarray) -> tuple[list[int], list[float]]:
+        if not len(ids):
+            return [], []
+        got, scores = self.indexes.vectors().search(qvec, k, allowed=np.asarray(ids, dtype=np.uint64))
+        return [int(i) for i in got], [float(x) for x in scores]
+
+    @staticmethod
+    def _ann(vectors: Any, qvec: np.ndarray, fetch: int, allowed: Any) -> tuple[list[int], list[float]]:
+        """ANN top-``fetch``; a broad boolean mask is applied by over-fetching (vectorised), not a callback."""
+        if isinstance(allowed, np.ndarray) and allowed.dtype == bool:
+            n = max(len(vectors), 1)
+            share = max(int(allowed.sum()), 1) / n
+            over = min(n, int(fetch / share * 1.5) + 20)
+            ids, scores = vectors.search(qvec, over)
+            ids = np.asarray(ids, dtype=np.int64)
+            ok = (ids < len(allowed)) & allowed[np.minimum(ids, len(allowed) - 1)]
+            if int(ok.sum()) >= fetch or over >= n:
+                return [int(i) for i in ids[ok][:fetch]], [float(x) for x in np.asarray(scores)[ok][:fetch]]
+            size = len(allowed)
+
+            def pred(key: int, _m: np.ndarray = allowed, _n: int = size) -> bool:
+                return 0 <= key < _n and bool(_m[key])
+
+            allowed = pred
+        ids, scores = vectors.search(qvec, fetch, allowed=allowed)
+        return [int(i) for i in ids], [float(x) for x in scores]
 
     def _vectors_of(self, pids: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors of a few papers (for pseudo-relevance feedback)."""

@@ -561,6 +561,14 @@ class LexicalIndex:
         got, _ = self._run(query, len(pids))
         return set(got)
 
+    def constrained_pids(self, q: ParsedQuery, limit: int) -> set[int]:
+        """Papers meeting the query's +required / phrase / -excluded parts (at most ``limit``; all if fewer)."""
+        clauses = self.constraint_query(q)
+        if not any(occ == tantivy.Occur.Must for occ, _ in clauses):
+            return set()
+        pids, _ = self._run(tantivy.Query.boolean_query(clauses), limit)
+        return set(pids)
+
     def browse(self, filters: Filters | None, k: int, offset: int = 0,
                q: ParsedQuery | None = None) -> tuple[list[int], int]:
         """Newest papers matching the filters (and a query's constraints): the empty-query listing."""

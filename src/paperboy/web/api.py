@@ -49,11 +49,7 @@ def _listing(request: Request, *, category: str | None, author: str | None, path
              offset: int, extra: dict | None = None) -> JSONResponseFast:
     svc = services(request)
     check_page(limit, offset, LISTING_MAX_OFFSET)
-    if category:
-        papers, total = svc.category_papers(category, limit, offset)
-    else:
-        total = svc.store.count(author=author)
-        papers = [sp.paper for sp in svc.store.latest(author=author, limit=limit, offset=offset)]
+    papers, total = svc.listing(category, author, limit, offset)
     base = base_url(request)
     links = page_links(base + path, {}, limit, offset, total, LISTING_MAX_OFFSET)
     return _json({**(extra or {}), "total": total, "limit": limit, "offset": offset, **links,

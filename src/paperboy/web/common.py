@@ -163,6 +163,13 @@ class Services:
         total = self.store.count(category=category)
         return [sp.paper for sp in self.store.latest(category=category, limit=limit, offset=offset)], total
 
+    def listing(self, category: str | None, author: str | None, limit: int, offset: int) -> tuple[list[Paper], int]:
+        """One page of a newest-first listing (a category, an author, or everything) and its total."""
+        if category:
+            return self.category_papers(category, limit, offset)
+        total = self.store.count(author=author)
+        return [sp.paper for sp in self.store.latest(author=author, limit=limit, offset=offset)], total
+
     def index_stats(self) -> dict[str, int]:
         """Documents per index (lexical, vectors) as the engine's indexes report them; {} when unknown."""
         indexes = getattr(self.engine, "indexes", None)

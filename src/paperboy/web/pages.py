@@ -52,11 +52,7 @@ def _listing(request: Request, *, heading: str, category: str | None, author: st
              feed_url: str, json_url: str, limit: int, offset: int) -> HTMLResponse:
     svc = services(request)
     check_page(limit, offset, LISTING_MAX_OFFSET)
-    if category:
-        papers, total = svc.category_papers(category, limit, offset)
-    else:
-        total = svc.store.count(author=author)
-        papers = [sp.paper for sp in svc.store.latest(author=author, limit=limit, offset=offset)]
+    papers, total = svc.listing(category, author, limit, offset)
     links = page_links(path, {}, limit, offset, total, LISTING_MAX_OFFSET)
     return _html(request, "listing.html", heading=heading, papers=papers, total=total, offset=offset,
                  feed_url=feed_url, json_url=json_url, prev_url=links["prev"], next_url=links["next"])
