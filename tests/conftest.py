@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from paperboy.config import Settings, load_settings
 from paperboy.store.sqlite import SQLiteStore
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -17,13 +16,6 @@ def datasets() -> Path:
     if not DATASETS.is_dir():
         pytest.skip(f"shared datasets not found at {DATASETS}")
     return DATASETS
-
-
-@pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for key in ("PAPERBOY_HOME", "PAPERBOY_DATABASE_URL"):
-        monkeypatch.delenv(key, raising=False)
-    return load_settings(tmp_path / "home")
 
 
 @pytest.fixture

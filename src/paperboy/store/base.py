@@ -7,7 +7,6 @@ lives in the backend modules.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from paperboy.papers import Paper
@@ -58,10 +57,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def max_seq(self) -> int:
         """The latest change sequence number."""
-
-    @abc.abstractmethod
-    def iter_pids(self) -> Iterator[int]:
-        """Every paper's row id (for index rebuilds and consistency checks)."""
 
     @abc.abstractmethod
     def latest(self, *, category: str | None = None, author: str | None = None, limit: int = 20,

@@ -269,10 +269,6 @@ class SQLiteStore(Store):
     def max_seq(self) -> int:
         return int(self.db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()[0])
 
-    def iter_pids(self) -> Iterator[int]:
-        for (pid,) in self.db.execute("SELECT pid FROM papers ORDER BY pid"):
-            yield pid
-
     def latest(self, *, category: str | None = None, author: str | None = None, limit: int = 20,
                offset: int = 0) -> list[StoredPaper]:
         pids = self._listing_pids(category, author, limit, offset)
