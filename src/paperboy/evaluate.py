@@ -16,7 +16,6 @@ MRR@10 as the reciprocal rank of the first document with grade > 0 within the to
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 import os
 import sys
@@ -180,14 +179,6 @@ def corpus_as_papers_jsonl(corpus: Path, dest: Path) -> int:
     return n
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # the vector cache
 # ---------------------------------------------------------------------------------------------------------------
@@ -241,7 +232,9 @@ class CachedEmbedder:
 
 def cache_file_for(cache_dir: Path, corpus: Path, model_id: str) -> Path:
     safe_model = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_id)
-    return Path(cache_dir) / f"eval-vectors-{file_digest(corpus)}-{safe_model}.npz"
+    from paperboy.index.embed import file_sha256
+
+    return Path(cache_dir) / f"eval-vectors-{file_sha256(corpus)[:16]}-{safe_model}.npz"
 
 
 # ---------------------------------------------------------------------------------------------------------------
