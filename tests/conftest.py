@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from paperboy.store.sqlite import SQLiteStore
+from replay_server import ReplayServer
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -23,3 +24,10 @@ def store(tmp_path: Path) -> SQLiteStore:
     s = SQLiteStore(tmp_path / "paperboy.db")
     yield s
     s.close()
+
+
+@pytest.fixture
+def server() -> ReplayServer:
+    """A real local HTTP server replaying scripted (recorded) responses, for the network sources."""
+    with ReplayServer() as s:
+        yield s

@@ -18,12 +18,6 @@ from replay_server import ReplayServer, Reply, recorded  # noqa: E402
 from test_source_oai import RAW_PAGE, TOKEN, final_page  # noqa: E402
 
 
-@pytest.fixture
-def server():
-    with ReplayServer() as s:
-        yield s
-
-
 def test_killed_harvest_resumes_after_last_committed_page(server, tmp_path, monkeypatch, datasets):
     monkeypatch.setenv("PAPERBOY_OAI_BASE_URL", server.url("/oai2"))
     monkeypatch.setenv("PAPERBOY_HARVEST_DELAY", "0")

@@ -15,16 +15,10 @@ from paperboy.papers import Author, Paper, Version  # noqa: E402
 from paperboy.sources.arxiv_api import fetch_ids, fetch_rss, read_rss, search  # noqa: E402
 from paperboy.sources.base import Reject, SourceError  # noqa: E402
 from paperboy.sources.oai import UnsafeXML  # noqa: E402
-from replay_server import FakeSleep, ReplayServer, Reply, recorded, recorded_api  # noqa: E402
+from replay_server import FakeSleep, Reply, recorded, recorded_api  # noqa: E402
 
 NEW = "arxiv-api/arxiv.py-2026/"
 LEGACY = "arxiv-api/arxiv.py-2016/"
-
-
-@pytest.fixture
-def server():
-    with ReplayServer() as s:
-        yield s
 
 
 def api_reply(name: str) -> Reply:

@@ -32,12 +32,6 @@ TOKEN = "726959|1001"
 ERRORS = "oai-pmh/arXivOAIHarvester-2015/"
 
 
-@pytest.fixture
-def server():
-    with ReplayServer() as s:
-        yield s
-
-
 def papers(items):
     return [x for x in items if isinstance(x, Paper)]
 
