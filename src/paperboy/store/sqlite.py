@@ -27,6 +27,7 @@ from paperboy.store.schema import MIGRATIONS
 
 _MIN_TITLE_WORDS_FOR_MATCH = 4  # shorter normalised titles ("Introduction") are too generic to merge on
 _PAPER_COLUMNS = "pid, seq, data"
+_INSERT_SOURCE_RECORD = "INSERT INTO source_records(hash, pid, source, version, seq, data) VALUES (?,?,?,?,?,?)"
 
 
 class SQLiteStore(Store):
@@ -108,7 +109,7 @@ class SQLiteStore(Store):
                     continue
                 known.add(h)
                 seq += 1
-                record_row = (h, None, paper.source, paper.version, seq, data)
+                record = (paper.source, paper.version, seq, data)
                 pid = ids.resolve(paper)
                 if pid is None:
                     pid, next_pid = next_pid, next_pid + 1
@@ -118,7 +119,7 @@ class SQLiteStore(Store):
                         merged = merge([(seq, paper)])
                         row = _row(merged)
                     new_rows.append((pid, *row, seq, now, now))
-                    new_records.append((h, pid, *record_row[2:]))
+                    new_records.append((h, pid, *record))
                     new_children.append((pid, merged))
                     ids.remember(pid, merged)
                     result.added += 1
@@ -126,10 +127,7 @@ class SQLiteStore(Store):
                     continue
                 if pid in ids.pending:  # merged into a paper added earlier in this batch: write that first
                     self._flush_new(new_rows, new_records, new_children, ids)
-                db.execute(
-                    "INSERT INTO source_records(hash, pid, source, version, seq, data) VALUES (?,?,?,?,?,?)",
-                    (h, pid, *record_row[2:]),
-                )
+                db.execute(_INSERT_SOURCE_RECORD, (h, pid, *record))
                 if self._remerge(pid, paper, seq, now):
                     if pid not in changed:
                         result.updated += 1
@@ -164,9 +162,7 @@ class SQLiteStore(Store):
                 " modified_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
-            db.executemany(
-                "INSERT INTO source_records(hash, pid, source, version, seq, data) VALUES (?,?,?,?,?,?)", records
-            )
+            db.executemany(_INSERT_SOURCE_RECORD, records)
             self._write_children(children)
         rows.clear()
         records.clear()
