@@ -169,9 +169,7 @@ def _harvest(set_spec: str | None, settings: Settings, store: Store, opts: Harve
     from paperboy.sources import oai
 
     key = oai.checkpoint_key(settings.oai_base_url, opts.metadata_prefix, set_spec, opts.from_date, opts.until)
-    resume = None if opts.restart else store.get_state(key)
-    if resume and resume.get("done"):
-        resume = None  # a finished harvest with the same parameters runs again from the start
+    resume = None if opts.restart else store.get_state(key)  # harvest() restarts a finished ("done") list itself
     return oai.harvest(settings.oai_base_url, metadata_prefix=opts.metadata_prefix, set_spec=set_spec,
                        from_date=opts.from_date, until=opts.until, resume=resume, delay=settings.harvest_delay)
 
