@@ -53,16 +53,18 @@ class HnswParams:
 
     With re-scoring from the float16 copy, i8 graph vectors found the same neighbours as f16 ones (20k:
     recall 1.000 vs 0.9997) at half the memory and a faster build, so i8 it is.  At 100k vectors,
-    M=16 gave recall@10 0.956 / 0.982 with efC=64 (efS 64/128) and 0.991 / 0.998 with efC=128 (efS 64/128),
-    ~2 ms per query: hence efC=128, efS=128.  ``rescore_extra`` is how many candidates beyond k are
-    fetched for re-scoring.
+    M=16 gave recall@10 0.956 / 0.982 with efC=64 (efS 64/128) and 0.991 / 0.998 with efC=128 (efS 64/128).
+    At 1 M (clusters of near-duplicates, bench/bench_search.py) efS=128 with 10 extra candidates fell to
+    0.947: the i8 graph orders near-ties noisily, so more candidates must be re-scored.  efS=512 with 40
+    extra gave 0.9945 (efS 256: 0.989) at ~1.3 ms per query, hence efS=512, ``rescore_extra``=40 (how many
+    candidates beyond k are fetched for re-scoring from float16).
     """
 
     dtype: str = "i8"
     connectivity: int = 16
     expansion_add: int = 128
-    expansion_search: int = 128
-    rescore_extra: int = 10
+    expansion_search: int = 512
+    rescore_extra: int = 40
 
 
 AllowedFilter = Callable[[int], bool] | Collection[int] | np.ndarray
