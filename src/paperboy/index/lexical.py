@@ -559,25 +559,6 @@ class LexicalIndex:
         pids, scores = self._run(query, k)
         return pids, [float(s) for s in scores]
 
-    def score_pids(self, q: ParsedQuery, pids: Sequence[int],
-                   extra: Sequence[tuple[str, float]] = ()) -> dict[int, float]:
-        """BM25 scores of given papers for ``q`` (0 when they match no term): completes fused score vectors."""
-        if not pids:
-            return {}
-        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
-        names = {analyze(w)[0] if analyze(w) else w: w for w in q.name_terms}
-        for t in dict.fromkeys([*q.should, *q.required]):
-            clauses += self._field_clauses(t, names.get(t))
-        for t, weight in extra:
-            clauses += self._field_clauses(t, weight=weight)
-        if not clauses:
-            return {}
-        restrict = tantivy.Query.const_score_query(
-            tantivy.Query.term_set_query(self.schema, "pid", [int(p) for p in pids]), 0.0)
-        query = tantivy.Query.boolean_query([*clauses, (tantivy.Occur.Must, restrict)])
-        got, scores = self._run(query, len(pids))
-        return dict(zip(got, (float(s) for s in scores), strict=True))
-
     def satisfying(self, q: ParsedQuery, pids: Sequence[int], filters: Filters | None = None) -> set[int]:
         """The subset of ``pids`` that meets the query's +/-/phrase constraints and the filters."""
         if not pids:
