@@ -263,12 +263,15 @@ def serve(home: str, queries_file: str) -> None:
         approx, _ = vectors.search(q, 10)
         exact, _ = vectors.search(q, 10, exact=True)
         recalls.append(len(set(approx.tolist()) & set(exact.tolist())) / 10)
-    rss = 0
+    mem = {}
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1]) * 1024
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile"):
+            mem[key] = int(value.split()[0]) * 1024
     print(json.dumps({"open_s": open_s, "latency": results, "frequent_lexical_p50": freq,
-                      "ann_recall@10": statistics.fmean(recalls), "uses_hnsw": vectors.uses_hnsw, "rss": rss}))
+                      "ann_recall@10": statistics.fmean(recalls), "uses_hnsw": vectors.uses_hnsw,
+                      "rss": mem.get("VmRSS", 0), "rss_anon": mem.get("RssAnon", 0),
+                      "rss_file": mem.get("RssFile", 0)}))
 
 
 def fts5_compare(home: Path, n: int) -> dict:
@@ -350,7 +353,8 @@ def main() -> None:
             print(out.stderr[-3000:])
             raise SystemExit(out.returncode)
         res = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"  serving process: opened in {res['open_s']:.1f} s, RSS {mb(res['rss'])} after all queries")
+        print(f"  serving process: opened in {res['open_s']:.1f} s, RSS {mb(res['rss'])} after all queries "
+              f"(anonymous {mb(res['rss_anon'])}, file-backed mmaps {mb(res['rss_file'])})")
         print(f"  latency over {len(queries):,} queries (ms, query embedding included):")
         for name, r in res["latency"].items():
             print(f"    {name:<18} p50 {r['p50']:7.2f}  p99 {r['p99']:7.2f}  mean {r['mean']:7.2f}  "

@@ -105,13 +105,13 @@ class SearchEngine:
     """Answers :class:`SearchRequest` objects; construct once per process and share between threads."""
 
     def __init__(self, settings: Settings, store: Store, *, indexes: Indexes | None = None,
-                 params: FusionParams | None = None, threads: int | None = 1, sync: bool = False,
+                 params: FusionParams | None = None, threads: int | None = 2, sync: bool = False,
                  warm: bool = True) -> None:
         """``threads`` caps the query embedder of the indexes made here (unused when ``indexes`` is given).
 
-        One thread by default: a query is a few tokens, and the embedding runs beside BM25 on the other core;
-        at 1 M papers, hybrid p50 was 18.4 ms with one thread, 20.5 with two and 23.6 with onnxruntime's
-        default (spinning workers on every core fighting tantivy for them).
+        A capped pool also stops onnxruntime's idle workers spinning on every core, where they fought tantivy,
+        which runs beside the embedding: hybrid p50 at 1 M papers was 23.6 ms with onnxruntime's default pool,
+        19-21 ms with one or two sleeping threads; at 100 k, 17.2 ms with one thread and 14.4 ms with two.
         """
         self.settings = settings
         self.store = store
