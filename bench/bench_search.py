@@ -1,6 +1,7 @@
 """Search at scale: build a 100 k / 1 M paper corpus, index it, and measure build speed, size, memory and latency.
 
-    nice python bench/bench_search.py --sizes 100000,1000000 [--queries 1000] [--workdir DIR] [--fts5]
+    nice python bench/bench_search.py --sizes 100000,1000000 [--queries 1000] [--workdir DIR] [--keep] [--fts5]
+    python bench/bench_search.py --serve DIR/home-1000000 DIR/queries.json   # re-measure serving on a kept build
 
 Per size it prints:
 - build throughput per stage: ingest (parse + store), lexical index (tantivy), vectors (ANN index);
@@ -315,7 +316,8 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None, help="where to build (default: a temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the built homes")
     ap.add_argument("--fts5", action="store_true", help="also compare SQLite FTS5 on frequent-term queries")
-    ap.add_argument("--serve", nargs=2, metavar=("HOME", "QUERIES"), help=argparse.SUPPRESS)
+    ap.add_argument("--serve", nargs=2, metavar=("HOME", "QUERIES"),
+                    help="only measure serving (latency, RSS, recall) on a home kept by --keep; prints JSON")
     args = ap.parse_args()
     if args.serve:
         serve(*args.serve)
