@@ -218,11 +218,14 @@ def test_incremental_sync_updates_without_duplicates(tmp_path):
     changed = dict(records[0], abstract="A completely different zyzzyva abstract.")
     new = {"id": "new-1", "title": "Quokka behaviour under observation", "abstract": "Marsupials.",
            "date": "2024-02-02", "categories": ["q-bio.PE"]}
+    cached = index.filter_mask(Filters(category="q-bio"))
+    assert cached.sum() == 4 and not cached.flags.writeable  # cached per category, so callers cannot change it
     src = tmp_path / "more.jsonl"
     src.write_bytes(orjson.dumps(changed) + b"\n" + orjson.dumps(new) + b"\n")
     settings = load_settings(tmp_path / "home")
     ingest(store, open_sources([str(src)], fmt="jsonl", settings=settings, store=store))
     assert index.sync(store) == 2
+    assert index.filter_mask(Filters(category="q-bio")).sum() == 5  # the cached mask was dropped on update
     assert len(index) == 21
     assert len(index.search("zyzzyva", 5)[0]) == 1
     assert len(index.search("quokka", 5)[0]) == 1
