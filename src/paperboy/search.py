@@ -81,6 +81,7 @@ class FusionParams:
     complete: bool = True  # fill a candidate's missing side score (real cosine; BM25 from the lookup below)
     lex_lookup: int = 1000  # BM25 hits fetched in hybrid mode to look up the lexical score of dense candidates
     prf_docs: int = 4  # dense pseudo-relevance feedback: top fused documents averaged into the query vector
+    prf_expansion: int | None = 128  # HNSW efS of the feedback search (None: the index's own, 512)
     prf_weight: float = 1.0  # how far the query vector moves towards them (0 disables)
     query_max_tokens: int = 128  # query embedding truncation (short queries are unaffected)
     dense_budget_ms: float = 1000.0  # wait this long for the query embedding before answering lexical-only
@@ -385,7 +386,8 @@ class SearchEngine:
                 mask = amask
         return mask
 
-    def _dense(self, qvec: np.ndarray, k: int, filters: Filters, q: ParsedQuery) -> tuple[list[int], list[float]]:
+    def _dense(self, qvec: np.ndarray, k: int, filters: Filters, q: ParsedQuery,
+               expansion: int | None = None) -> tuple[list[int], list[float]]:
         """Top-k by cosine among papers passing the filters and the query's +/-/phrase constraints.
 
         Exact whenever the allowed set is small (a selective filter, or +required / "phrase" parts matching
@@ -416,7 +418,7 @@ class SearchEngine:
         fetch = k * 2 if q.has_constraints else k
         pairs: list[tuple[int, float]] = []
         for _ in range(4):
-            pids, sims = self._ann(vectors, qvec, fetch, allowed)
+            pids, sims = self._ann(vectors, qvec, fetch, allowed, expansion)
             if not q.has_constraints:
                 return pids[:k], sims[:k]
             keep = self.lexical.satisfying(q, pids)
@@ -433,13 +435,14 @@ class SearchEngine:
         return [int(i) for i in got], [float(x) for x in scores]
 
     @staticmethod
-    def _ann(vectors: Any, qvec: np.ndarray, fetch: int, allowed: Any) -> tuple[list[int], list[float]]:
+    def _ann(vectors: Any, qvec: np.ndarray, fetch: int, allowed: Any,
+             expansion: int | None = None) -> tuple[list[int], list[float]]:
         """ANN top-``fetch``; a broad boolean mask is applied by over-fetching (vectorised), not a callback."""
         if isinstance(allowed, np.ndarray) and allowed.dtype == bool:
             n = max(len(vectors), 1)
             share = max(int(allowed.sum()), 1) / n
             over = min(n, int(fetch / share * 1.5) + 20)
-            ids, scores = vectors.search(qvec, over)
+            ids, scores = vectors.search(qvec, over, expansion=expansion)
             ids = np.asarray(ids, dtype=np.int64)
             ok = (ids < len(allowed)) & allowed[np.minimum(ids, len(allowed) - 1)]
             if int(ok.sum()) >= fetch or over >= n:
@@ -450,7 +453,7 @@ class SearchEngine:
                 return 0 <= key < _n and bool(_m[key])
 
             allowed = pred
-        ids, scores = vectors.search(qvec, fetch, allowed=allowed)
+        ids, scores = vectors.search(qvec, fetch, allowed=allowed, expansion=expansion)
         return [int(i) for i in ids], [float(x) for x in scores]
 
     def _vectors_of(self, pids: Sequence[int]) -> dict[int, np.ndarray]:
@@ -542,7 +545,7 @@ class SearchEngine:
             if fb:
                 q2 = qvec + p.prf_weight * np.mean(fb, axis=0)
                 q2 = (q2 / (np.linalg.norm(q2) or 1.0)).astype(np.float32)
-                extra_pids, _ = self._dense(q2, depth, filters, q)
+                extra_pids, _ = self._dense(q2, depth, filters, q, expansion=p.prf_expansion)
                 cands = list(dict.fromkeys([*cands, *extra_pids]))
                 if p.complete:
                     for c in extra_pids:

@@ -450,12 +450,14 @@ class VectorIndex:
         *,
         allowed: AllowedFilter | None = None,
         exact: bool = False,
+        expansion: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ids by cosine similarity to ``vector`` (higher is better), best first.
 
         ``allowed`` restricts results: a predicate on ids, or a collection/array of allowed ids (cheaper,
         and answered by an exact scan of just those rows when it is small).  ``exact`` forces a brute-force
-        scan even when the HNSW graph exists.  Returns (uint64 ids, float32 scores), fewer than k only when
+        scan even when the HNSW graph exists; ``expansion`` overrides the graph's search breadth (efS) for
+        this call, for callers that trade recall for time.  Returns (uint64 ids, float32 scores), fewer than k only when
         fewer than k vectors (pass the filter).
         """
         q = _normalise(vector, self.dim)[0]
@@ -465,7 +467,7 @@ class VectorIndex:
                 return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
             use_graph = self._hnsw is not None and not exact
             if allowed is None:
-                slots = self._candidates(q, min(n, k + self.params.rescore_extra), use_graph)
+                slots = self._candidates(q, min(n, k + self.params.rescore_extra), use_graph, expansion)
                 return self._rescore(q, slots, k)
             if not callable(allowed):
                 if isinstance(allowed, np.ndarray):
@@ -478,10 +480,10 @@ class VectorIndex:
                 if not use_graph or len(allowed_slots) <= max(4 * k, n // 16):
                     return self._exact_subset(q, np.unique(allowed_slots), k)
                 allowed_set = set(allowed_ids.tolist())
-                return self._filtered(q, k, allowed_set.__contains__, use_graph)
-            return self._filtered(q, k, allowed, use_graph)
+                return self._filtered(q, k, allowed_set.__contains__, use_graph, expansion)
+            return self._filtered(q, k, allowed, use_graph, expansion)
 
-    def _candidates(self, q: np.ndarray, count: int, use_graph: bool) -> np.ndarray:
+    def _candidates(self, q: np.ndarray, count: int, use_graph: bool, expansion: int | None = None) -> np.ndarray:
         """Row slots of (approximately, when ``use_graph``) the ``count`` nearest rows, nearest first."""
         n = self._n
         count = min(count, n)
@@ -489,7 +491,8 @@ class VectorIndex:
             # usearch's Python binding runs every single-query search on per-thread context 0 (and calls
             # reserve() on entry), so two concurrent calls could share scratch space: serialise them.  A graph
             # search takes ~1-2 ms, the exact scans below have no shared state and stay parallel.
-            with self._graph_lock:
+            with self._graph_lock:  # (which also makes the per-call efS safe to set)
+                self._hnsw.expansion_search = expansion or self.params.expansion_search
                 match = self._hnsw.search(q, count, threads=1)
             return np.fromiter((self._slot[k] for k in match.keys.tolist() if k in self._slot), dtype=np.int64)
         match = _usearch().search(
@@ -515,7 +518,7 @@ class VectorIndex:
         return self._rescore(q, slots[np.asarray(match.keys, dtype=np.int64)], k)
 
     def _filtered(
-        self, q: np.ndarray, k: int, pred: Callable[[int], bool], use_graph: bool
+        self, q: np.ndarray, k: int, pred: Callable[[int], bool], use_graph: bool, expansion: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Over-fetch k*4, k*16, ... candidates until k pass ``pred``; exact over allowed rows if too selective."""
         n = self._n
@@ -529,7 +532,7 @@ class VectorIndex:
 
         fetch = 4 * (k + self.params.rescore_extra)
         while True:
-            cand = self._candidates(q, min(fetch, n), use_graph)
+            cand = self._candidates(q, min(fetch, n), use_graph, expansion)
             keys = self._ids[cand].tolist()
             ok = np.fromiter(map(judge, keys), dtype=bool, count=len(keys))
             hits = cand[ok]
