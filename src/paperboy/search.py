@@ -8,9 +8,9 @@ How a hybrid query is answered, and why:
 1. **Pins.**  An arXiv id, a DOI or an exact (normalised) title names one paper: it goes first.
 2. **Candidates.**  BM25 top-N from tantivy (filters inside the query) and cosine top-N from the vector index
    (filters as an ``allowed`` predicate, so the ANN never returns papers a filter would drop afterwards;
-   a selective filter switches to an exact scan of the allowed papers instead).  The query embedding runs
-   in a worker thread while the lexical side runs; if it is not ready within a time budget (or the model is
-   unavailable) the answer is lexical-only, and says so in ``notice``.
+   a selective filter switches to an exact scan of the allowed papers instead).  The query embedding and the
+   first ANN search run in a worker thread while the lexical side runs; if they are not done within a time
+   budget (or the model is unavailable) the answer is lexical-only, and says so in ``notice``.
 3. **Complete scores.**  A candidate found by one side only gets a score from the other side instead of a zero,
    so fusion compares like with like: its real cosine (dot product with its stored vector), and its BM25 looked
    up in a deeper lexical fetch (top 1,000, cheap with block-max WAND), or below that the 1,000th score as an
@@ -209,7 +209,6 @@ class SearchEngine:
             future, notice = self._start_dense(q.semantic_text or req.query, q, depth, req.filters)
         lex_pids: list[int] = []
         lex_scores: list[float] = []
-        extra: list[tuple[str, float]] = []
         lex_k = self._lexical_k(req.mode, depth)
         if req.mode != "dense" or future is None:
             lex_pids, lex_scores = self.lexical.search(q, lex_k, filters=req.filters)
@@ -518,7 +517,7 @@ class SearchEngine:
         p = self.params
         lex = dict(zip(lex_pids, lex_scores, strict=True))
         # a paper missing from a full lookup scores at most the last BM25 hit; from a short one, nothing matched
-        floor = lex_scores[-1] if len(lex_scores) >= self._lexical_k("hybrid", depth) else 0.0
+        floor = lex_scores[-1] if p.complete and len(lex_scores) >= self._lexical_k("hybrid", depth) else 0.0
         lex_pids = lex_pids[:depth]
         den = dict(zip(dense_pids, dense_scores, strict=True))
         r = _Ranked()
@@ -536,9 +535,7 @@ class SearchEngine:
             missing_dense = [c for c in cands if c not in den]
             if missing_dense:
                 den.update(self._cosines(qvec, missing_dense))
-            for c in dense_pids:
-                lex.setdefault(c, floor)
-        fused = self._weighted(cands, lex, den, p.lexical_weight)
+        fused = self._weighted(cands, lex, den, p.lexical_weight, floor)
         if p.prf_weight > 0 and p.prf_docs > 0 and cands:
             top = sorted(cands, key=lambda c: -fused[c])[: p.prf_docs]
             fb = list(self._vectors_of(top).values())
@@ -547,21 +544,22 @@ class SearchEngine:
                 q2 = (q2 / (np.linalg.norm(q2) or 1.0)).astype(np.float32)
                 extra_pids, _ = self._dense(q2, depth, filters, q, expansion=p.prf_expansion)
                 cands = list(dict.fromkeys([*cands, *extra_pids]))
-                if p.complete:
-                    for c in extra_pids:
-                        lex.setdefault(c, floor)
                 den = self._cosines(q2, cands)
                 r.dense_rank = {pid: i for i, pid in enumerate(sorted(den, key=lambda c: -den[c]), 1)}
-                fused = self._weighted(cands, lex, den, p.lexical_weight)
+                fused = self._weighted(cands, lex, den, p.lexical_weight, floor)
         r.order = sorted(cands, key=lambda c: -fused[c])
         r.score = fused
         return r
 
-    def _weighted(self, cands: list[int], lex: dict[int, float], den: dict[int, float], w: float) -> dict[int, float]:
-        """``w * norm(bm25) + (1 - w) * norm(cosine)`` over the candidates (normalisation per ``params.norm``)."""
+    def _weighted(self, cands: list[int], lex: dict[int, float], den: dict[int, float], w: float,
+                  lex_missing: float = 0.0) -> dict[int, float]:
+        """``w * norm(bm25) + (1 - w) * norm(cosine)`` over the candidates (normalisation per ``params.norm``).
+
+        A candidate without a BM25 score gets ``lex_missing`` (the lookup's bound, see ``_fuse``).
+        """
         if not cands:
             return {}
-        lv = np.array([lex.get(c, 0.0) for c in cands], dtype=np.float64)
+        lv = np.array([lex.get(c, lex_missing) for c in cands], dtype=np.float64)
         dv = np.array([den.get(c, np.nan) for c in cands], dtype=np.float64)
         if np.isnan(dv).all():
             dv[:] = 0.0

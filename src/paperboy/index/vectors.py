@@ -457,8 +457,8 @@ class VectorIndex:
         ``allowed`` restricts results: a predicate on ids, or a collection/array of allowed ids (cheaper,
         and answered by an exact scan of just those rows when it is small).  ``exact`` forces a brute-force
         scan even when the HNSW graph exists; ``expansion`` overrides the graph's search breadth (efS) for
-        this call, for callers that trade recall for time.  Returns (uint64 ids, float32 scores), fewer than k only when
-        fewer than k vectors (pass the filter).
+        this call, for callers that trade recall for time.  Returns (uint64 ids, float32 scores), fewer than
+        k only when fewer than k vectors (pass the filter).
         """
         q = _normalise(vector, self.dim)[0]
         with self._lock.read():
