@@ -100,4 +100,50 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO meta(key, value) VALUES ('seq', '0');
     """,
+    # 2 (readers' signals, paperboy.store.sqlite_events): the append-only event log, each reader's standing
+    # marks, per-paper counts, per-day view de-duplication and per-period trending aggregates, all derived from
+    # the log in the same transaction as each event.
+    """
+    CREATE TABLE events (
+        eid INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        is_on INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE reader_marks (
+        reader INTEGER NOT NULL,
+        pid INTEGER NOT NULL REFERENCES papers(pid) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (reader, pid, kind)
+    ) WITHOUT ROWID;
+    CREATE TABLE paper_counts (
+        pid INTEGER PRIMARY KEY REFERENCES papers(pid) ON DELETE CASCADE,
+        upvotes INTEGER NOT NULL DEFAULT 0,
+        saves INTEGER NOT NULL DEFAULT 0,
+        views INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE view_marks (
+        pid INTEGER NOT NULL,
+        visitor TEXT NOT NULL,
+        day TEXT NOT NULL,
+        PRIMARY KEY (pid, visitor, day)
+    ) WITHOUT ROWID;
+    CREATE INDEX view_marks_day ON view_marks(day);
+    -- score: the sum of the formula's amounts for events in the period (see docs/trending.md)
+    CREATE TABLE trend (
+        span TEXT NOT NULL,
+        start TEXT NOT NULL,
+        pid INTEGER NOT NULL REFERENCES papers(pid) ON DELETE CASCADE,
+        score REAL NOT NULL,
+        upvotes INTEGER NOT NULL DEFAULT 0,
+        saves INTEGER NOT NULL DEFAULT 0,
+        views INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (span, start, pid)
+    ) WITHOUT ROWID;
+    CREATE INDEX trend_rank ON trend(span, start, score DESC, pid);
+    INSERT INTO meta(key, value) VALUES ('events_version', '0');
+    """,
 ]

@@ -1,0 +1,211 @@
+"""Reader signals in the SQLite store (tables of migration 2), on :class:`SQLiteStore`'s per-thread connection.
+
+Each write is one ``BEGIN IMMEDIATE`` transaction that appends to ``events`` and updates everything derived from
+it: ``reader_marks`` (standing upvotes/saves, with the time each was set, so clearing one removes exactly what it
+added), ``paper_counts``, and ``trend`` (one row per window, period and paper, holding the formula's summed
+amounts and the counts behind them).  Ranking a period is then an index range on ``trend_rank``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+
+from paperboy.store.events import MARKS, Counts, Event, Events, Kind, MarkChange, Scoring, TrendRow
+from paperboy.store.sqlite import SQLiteStore
+
+_COUNT_COLUMN = {Kind.UPVOTE: "upvotes", Kind.SAVE: "saves", Kind.VIEW: "views"}
+
+
+class SQLiteEvents(Events):
+    """Events in the same SQLite file as the papers (so a paper's counts and its row share one database)."""
+
+    def __init__(self, store: SQLiteStore, scoring: Scoring) -> None:
+        self.store = store
+        self.scoring = scoring
+        self._pruned_before: str = ""  # the view de-duplication rows of days before this one are deleted
+
+    # -- writing -------------------------------------------------------------------------------------------------
+
+    def set_mark(self, reader: int, pid: int, kind: Kind, on: bool, at: datetime) -> MarkChange:
+        if kind not in MARKS:
+            raise ValueError(f"{kind} is not a mark (marks: {', '.join(MARKS)})")
+        with self._transaction() as db:
+            changed = self._mark(db, reader, pid, kind, on, _seconds(at), log=True)
+            if changed:
+                self._bump_version(db)
+        return MarkChange(changed, self.counts([pid]).get(pid, Counts()))
+
+    def record_view(self, pid: int, visitor: str, at: datetime) -> bool:
+        day = at.astimezone(UTC).date().isoformat()
+        with self._transaction() as db:
+            if day > self._pruned_before:  # only today's rows can still de-duplicate anything
+                db.execute("DELETE FROM view_marks WHERE day < ?", (day,))
+                self._pruned_before = day
+            counted = self._view(db, pid, visitor, day, _seconds(at), log=True)
+            if counted:
+                self._bump_version(db)
+        return counted
+
+    def append(self, events: Iterable[Event]) -> int:
+        applied = 0
+        with self._transaction() as db:
+            for e in events:
+                t = _seconds(e.at)
+                if e.kind is Kind.VIEW:
+                    day = e.at.astimezone(UTC).date().isoformat()
+                    applied += self._view(db, e.pid, e.actor, day, t, log=True)
+                else:
+                    applied += self._mark(db, _reader_of(e.actor), e.pid, e.kind, e.on, t, log=True)
+            if applied:
+                self._bump_version(db)
+        return applied
+
+    def rebuild(self) -> None:
+        with self._transaction() as db:
+            for table in ("reader_marks", "paper_counts", "trend"):
+                db.execute(f"DELETE FROM {table}")
+            after = 0
+            while chunk := self.log(after, 10_000):
+                for e in chunk:
+                    t = _seconds(e.at)
+                    if e.kind is Kind.VIEW:
+                        self._derive(db, e.pid, e.kind, +1, t)
+                    else:
+                        self._mark(db, _reader_of(e.actor), e.pid, e.kind, e.on, t, log=False)
+                after = chunk[-1].eid
+            self._bump_version(db)
+
+    def _mark(self, db, reader: int, pid: int, kind: Kind, on: bool, t: float, *, log: bool) -> bool:
+        """Set or clear one mark with its derived state; False (and nothing written) if it is already so."""
+        row = db.execute("SELECT at FROM reader_marks WHERE reader=? AND pid=? AND kind=?",
+                         (reader, pid, kind.value)).fetchone()
+        if (row is not None) == on:
+            return False
+        if log:
+            db.execute("INSERT INTO events(at, kind, pid, actor, is_on) VALUES (?,?,?,?,?)",
+                       (t, kind.value, pid, f"r:{reader}", int(on)))
+        if on:
+            db.execute("INSERT INTO reader_marks(reader, pid, kind, at) VALUES (?,?,?,?)",
+                       (reader, pid, kind.value, t))
+            self._derive(db, pid, kind, +1, t)
+        else:
+            db.execute("DELETE FROM reader_marks WHERE reader=? AND pid=? AND kind=?", (reader, pid, kind.value))
+            self._derive(db, pid, kind, -1, row[0])  # remove what the mark added, in the periods it was set in
+        return True
+
+    def _view(self, db, pid: int, visitor: str, day: str, t: float, *, log: bool) -> bool:
+        if not db.execute("INSERT OR IGNORE INTO view_marks(pid, visitor, day) VALUES (?,?,?)",
+                          (pid, visitor, day)).rowcount:
+            return False
+        if log:
+            db.execute("INSERT INTO events(at, kind, pid, actor, is_on) VALUES (?,?,?,?,1)",
+                       (t, Kind.VIEW.value, pid, visitor))
+        self._derive(db, pid, Kind.VIEW, +1, t)
+        return True
+
+    def _derive(self, db, pid: int, kind: Kind, sign: int, t: float) -> None:
+        """Add (``sign`` +1) or take back (-1) one event's share of the counts and of each trending period."""
+        column = _COUNT_COLUMN[kind]
+        db.execute(f"INSERT INTO paper_counts(pid, {column}) VALUES (?, ?) "
+                   f"ON CONFLICT(pid) DO UPDATE SET {column} = {column} + excluded.{column}", (pid, sign))
+        at = datetime.fromtimestamp(t, UTC)
+        for c in self.scoring.contributions(kind, at):
+            key = (c.window, c.start.isoformat(), pid)
+            db.execute(f"INSERT INTO trend(span, start, pid, score, {column}) VALUES (?,?,?,?,?) "
+                       f"ON CONFLICT(span, start, pid) DO UPDATE SET score = score + excluded.score, "
+                       f"{column} = {column} + excluded.{column}", (*key, sign * c.amount, sign))
+            if sign < 0:
+                db.execute("DELETE FROM trend WHERE span=? AND start=? AND pid=? AND upvotes=0 AND saves=0"
+                           " AND views=0", key)
+
+    def _bump_version(self, db) -> None:
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='events_version'")
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.store)
+
+    # -- reading -------------------------------------------------------------------------------------------------
+
+    def counts(self, pids: Iterable[int]) -> dict[int, Counts]:
+        out: dict[int, Counts] = {}
+        for chunk in _chunks(list(dict.fromkeys(int(p) for p in pids))):
+            marks = ",".join("?" * len(chunk))
+            for pid, up, saves, views in self.store.db.execute(
+                f"SELECT pid, upvotes, saves, views FROM paper_counts WHERE pid IN ({marks})", chunk
+            ):
+                out[pid] = Counts(up, saves, views)
+        return out
+
+    def marks(self, reader: int, pids: Iterable[int]) -> dict[int, frozenset[Kind]]:
+        found: dict[int, set[Kind]] = {}
+        for chunk in _chunks(list(dict.fromkeys(int(p) for p in pids))):
+            marks = ",".join("?" * len(chunk))
+            for pid, kind in self.store.db.execute(
+                f"SELECT pid, kind FROM reader_marks WHERE reader=? AND pid IN ({marks})",
+                (reader, *chunk),
+            ):
+                found.setdefault(pid, set()).add(Kind(kind))
+        return {pid: frozenset(kinds) for pid, kinds in found.items()}
+
+    def top(self, window: str, start: date, limit: int, offset: int = 0,
+            exclude: frozenset[int] = frozenset()) -> list[TrendRow]:
+        where, args = _period(window, start, exclude)
+        sql = (f"SELECT pid, score, upvotes, saves, views FROM trend WHERE {where}"
+               " ORDER BY score DESC, pid LIMIT ? OFFSET ?")
+        return [TrendRow(pid, score, Counts(up, saves, views))
+                for pid, score, up, saves, views in self.store.db.execute(sql, (*args, int(limit), int(offset)))]
+
+    def period_size(self, window: str, start: date, exclude: frozenset[int] = frozenset()) -> int:
+        where, args = _period(window, start, exclude)
+        return self.store.db.execute(f"SELECT count(*) FROM trend WHERE {where}", args).fetchone()[0]
+
+    def version(self) -> int:
+        return int(self.store.db.execute("SELECT value FROM meta WHERE key='events_version'").fetchone()[0])
+
+    def log(self, after: int = 0, limit: int = 10_000) -> list[Event]:
+        return [Event(eid, datetime.fromtimestamp(at, UTC), Kind(kind), pid, actor, bool(is_on))
+                for eid, at, kind, pid, actor, is_on in self.store.db.execute(
+                    "SELECT eid, at, kind, pid, actor, is_on FROM events WHERE eid > ? ORDER BY eid LIMIT ?",
+                    (int(after), int(limit)))]
+
+
+class _Transaction:
+    """``with``: BEGIN IMMEDIATE on the calling thread's connection; COMMIT, or ROLLBACK on any exception."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.db = store.db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _period(window: str, start: date, exclude: frozenset[int]) -> tuple[str, list]:
+    """The WHERE clause selecting one period's rows of ``trend``, without the excluded papers."""
+    where, args = "span=? AND start=?", [window, start.isoformat()]
+    if exclude:
+        where += f" AND pid NOT IN ({','.join('?' * len(exclude))})"
+        args.extend(sorted(exclude))
+    return where, args
+
+
+def _seconds(at: datetime) -> float:
+    if at.tzinfo is None:
+        raise ValueError("event times must be timezone-aware")
+    return at.timestamp()
+
+
+def _reader_of(actor: str) -> int:
+    prefix, _, number = actor.partition(":")
+    if prefix != "r" or not number.isdigit():
+        raise ValueError(f"an upvote or save needs a reader actor 'r:<id>', not {actor!r}")
+    return int(number)
+
+
+def _chunks(items: list, size: int = 500) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
