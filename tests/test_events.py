@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -190,3 +191,31 @@ def test_append_replays_another_instances_log(tmp_path, store, events, signals, 
     assert other.counts(pids) == events.counts(pids)
     assert other.top("day", T0.date(), 10) == events.top("day", T0.date(), 10)
     other_store.close()
+
+
+def test_concurrent_writers_share_commits_and_a_bad_write_fails_alone(store, events):
+    """Group commit: 8 threads write at once; every good write lands, each bad one fails for its caller only."""
+    pids = add_papers(store, 5)
+    missing = max(pids) + 1000
+    failures: list[tuple[int, int]] = []
+
+    def reader(r: int) -> None:
+        for i in range(40):
+            pid = missing if i == 13 else pids[i % 5]
+            try:
+                events.set_mark(r, pid, Kind.UPVOTE if i % 2 else Kind.SAVE, True, T0 + timedelta(seconds=i))
+                events.record_view(pids[i % 5], f"v:{r}", T0 + timedelta(seconds=i))
+            except sqlite3.IntegrityError:
+                failures.append((r, i))
+
+    threads = [threading.Thread(target=reader, args=(r,)) for r in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(failures) == [(r, 13) for r in range(8)]
+    counts = events.counts(pids)
+    assert sum(c.upvotes + c.saves for c in counts.values()) == 8 * 10  # each reader's 10 distinct marks
+    assert sum(c.views for c in counts.values()) == 8 * 5  # one view per visitor and paper
+    assert len(events.log()) == 8 * 15
+    assert store.db.execute("SELECT count(*) FROM reader_marks").fetchone()[0] == 8 * 10

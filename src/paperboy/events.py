@@ -8,7 +8,6 @@ is stored) and hands the rest to the :class:`~paperboy.store.events.Events` back
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,12 +17,13 @@ from paperboy.papers import now_utc
 from paperboy.store.base import Store
 from paperboy.store.events import Counts, Events, Kind
 
-#: User-Agents of crawlers, link previewers, monitors, HTTP libraries and headless browsers; an empty one too.
-_BOT_UA = re.compile(
-    r"bot\b|bot/|crawl|spider|slurp|scrap|archiver|preview|monitor|check|feed|fetch|curl|wget|httpx|http-client"
-    r"|python-|aiohttp|go-http|java/|okhttp|libwww|perl|ruby|node-fetch|axios|headless|phantomjs|lighthouse"
-    r"|facebookexternalhit|embedly|whatsapp|telegram|discord|slack",
-    re.IGNORECASE,
+#: Lower-case pieces of the User-Agents of crawlers, link previewers, monitors, HTTP libraries and headless
+#: browsers (substring tests: several times faster than one alternation regex, and this runs on every page view).
+_BOT_MARKERS: tuple[str, ...] = (
+    "bot", "crawl", "spider", "slurp", "scrap", "archiver", "preview", "monitor", "check", "feed", "fetch",
+    "curl", "wget", "httpx", "http-client", "python-", "aiohttp", "go-http", "java/", "okhttp", "libwww", "perl",
+    "ruby", "node-fetch", "axios", "headless", "phantomjs", "lighthouse", "facebookexternalhit", "embedly",
+    "whatsapp", "telegram", "discord", "slack",
 )
 
 _SALT_KEY = "events.visitor_salt"
@@ -31,7 +31,8 @@ _SALT_KEY = "events.visitor_salt"
 
 def is_bot(user_agent: str | None) -> bool:
     """True for a User-Agent that is not a person's browser (views from these are ignored)."""
-    return not (user_agent or "").strip() or _BOT_UA.search(user_agent or "") is not None
+    ua = (user_agent or "").strip().lower()
+    return not ua or any(marker in ua for marker in _BOT_MARKERS)
 
 
 def visitor_salt(store: Store) -> str:
@@ -68,8 +69,7 @@ class Signals:
     def mark(self, reader: int, pid: int, kind: Kind, on: bool) -> PaperState:
         """Set or clear the reader's upvote or save (idempotent) and answer the paper's state after it."""
         change = self.events.set_mark(reader, pid, kind, on, self.clock())
-        marks = self.events.marks(reader, [pid]).get(pid, frozenset())
-        return PaperState(change.counts, Kind.UPVOTE in marks, Kind.SAVE in marks)
+        return PaperState(change.counts, Kind.UPVOTE in change.marks, Kind.SAVE in change.marks)
 
     def view(self, pid: int, *, reader: int | None, ip: str, user_agent: str | None) -> bool:
         """Count a paper page view unless it comes from a bot or was already counted today for this viewer."""

@@ -13,6 +13,7 @@ no recomputation as time passes.  ``t − t0`` never exceeds a month, so the sto
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -30,6 +31,7 @@ HALF_LIVES: Mapping[str, timedelta] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)  # every event asks for the same few periods
 def period_bounds(window: str, day: date) -> tuple[date, date]:
     """First and last day of the UTC day, ISO week (Monday first) or month containing ``day``."""
     if window == "day":
@@ -44,6 +46,7 @@ def period_bounds(window: str, day: date) -> tuple[date, date]:
     raise ValueError(f"unknown trending window {window!r} (one of {', '.join(WINDOWS)})")
 
 
+@functools.lru_cache(maxsize=4096)
 def _midnight(d: date) -> datetime:
     return datetime.combine(d, time(), UTC)
 

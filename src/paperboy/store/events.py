@@ -77,10 +77,12 @@ class Scoring(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class MarkChange:
-    """The result of setting or clearing a mark: whether anything changed, and the paper's counts after."""
+    """The result of setting or clearing a mark: whether anything changed, the paper's counts and the reader's
+    marks on it after the write (read in the same transaction)."""
 
     changed: bool
     counts: Counts
+    marks: frozenset[Kind] = frozenset()
 
 
 class Events(abc.ABC):
@@ -89,7 +91,8 @@ class Events(abc.ABC):
     @abc.abstractmethod
     def set_mark(self, reader: int, pid: int, kind: Kind, on: bool, at: datetime) -> MarkChange:
         """Set (``on``) or clear a reader's upvote or save; idempotent (no event when nothing changes).
-        Clearing removes the mark's contribution from the periods it was made in."""
+        Clearing removes the mark's contribution from the periods it was made in.  Safe from many threads;
+        a backend may commit concurrent writes together, but returns only once this one is durable."""
 
     @abc.abstractmethod
     def record_view(self, pid: int, visitor: str, at: datetime) -> bool:
