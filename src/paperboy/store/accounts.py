@@ -146,7 +146,10 @@ class Outbox(ABC):
 
     @abstractmethod
     def mark_sent(self, message_id: int, now: float) -> bool:
-        """Record delivery; True only the first time (a message is marked sent exactly once)."""
+        """Record delivery; True only the first time (a message is marked sent exactly once).
+
+        The body is dropped: it may hold a secret (a sign-in link) and is no use once delivered.
+        """
 
     @abstractmethod
     def mark_retry(self, message_id: int, error: str, next_attempt_at: float) -> None:

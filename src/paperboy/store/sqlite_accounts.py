@@ -208,8 +208,8 @@ class SQLiteOutbox(Outbox):
         return OutboxMessage(id=row[0], mail=mail, attempts=row[6], created_at=row[7])
 
     def mark_sent(self, message_id: int, now: float) -> bool:
-        cur = self.store.db.execute("UPDATE outbox SET sent_at=?, lease_until=NULL, last_error=NULL "
-                                    "WHERE id=? AND sent_at IS NULL", (now, message_id))
+        cur = self.store.db.execute("UPDATE outbox SET sent_at=?, lease_until=NULL, last_error=NULL, body_text='', "
+                                    "body_html=NULL WHERE id=? AND sent_at IS NULL", (now, message_id))
         return cur.rowcount == 1
 
     def mark_retry(self, message_id: int, error: str, next_attempt_at: float) -> None:
