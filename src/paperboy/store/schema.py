@@ -171,6 +171,7 @@ MIGRATIONS: list[str] = [
         hits INTEGER NOT NULL,
         PRIMARY KEY (key, window_start)
     ) WITHOUT ROWID;
+    """,
     # 3 (readers' signals, paperboy.store.sqlite_events): the append-only event log, each reader's standing
     # marks, per-paper counts, per-day view de-duplication and per-period trending aggregates, all derived from
     # the log in the same transaction as each event.
