@@ -445,5 +445,5 @@ def test_trending_tabs(client: httpx.Client) -> None:
     page = Page(r.text)
     assert len([h for h in page.links() if h.startswith("/paper/")]) == 10
     nxt = [x["href"] for x in page.all("a") if x.get("rel") == "next"]
-    assert nxt == ["/trending?month=2007-04&limit=10&offset=10"]
+    assert nxt == ["/trending?window=month&date=2007-04-01&limit=10&offset=10"]  # canonical window URLs
     assert client.get("/trending?date=2007-02-30").status_code == 400

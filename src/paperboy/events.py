@@ -93,3 +93,14 @@ class Signals:
         marks = self.events.marks(reader, pids) if reader is not None else {}
         return {pid: PaperState(counts.get(pid, Counts()), Kind.UPVOTE in marks.get(pid, ()),
                                 Kind.SAVE in marks.get(pid, ())) for pid in pids}
+
+
+def open_signals(store: Store, clock: Callable[[], datetime] = now_utc) -> Signals:
+    """The signals of a store: its events backend (SQLite now), the published formula and the visitor salt."""
+    from paperboy.store.sqlite import SQLiteStore
+    from paperboy.store.sqlite_events import SQLiteEvents
+    from paperboy.trending import FORMULA
+
+    if not isinstance(store, SQLiteStore):
+        raise ValueError(f"reader signals have no backend for {type(store).__name__} yet (SQLite only)")
+    return Signals(SQLiteEvents(store, FORMULA), visitor_salt(store), clock)

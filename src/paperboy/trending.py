@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from paperboy import periods
 from paperboy.store.events import Contribution, Counts, Events, Kind
 
 WINDOWS: tuple[str, ...] = ("day", "week", "month")
@@ -31,19 +32,18 @@ HALF_LIVES: Mapping[str, timedelta] = {
 }
 
 
+#: A window's name in URLs (``window=day``) and the kind of calendar period it is in :mod:`paperboy.periods`.
+PERIOD_KIND: Mapping[str, str] = {"day": "date", "week": "week", "month": "month"}
+
+
 @functools.lru_cache(maxsize=4096)  # every event asks for the same few periods
 def period_bounds(window: str, day: date) -> tuple[date, date]:
     """First and last day of the UTC day, ISO week (Monday first) or month containing ``day``."""
-    if window == "day":
-        return day, day
-    if window == "week":
-        start = day - timedelta(days=day.weekday())
-        return start, start + timedelta(days=6)
-    if window == "month":
-        start = day.replace(day=1)
-        following = (start + timedelta(days=32)).replace(day=1)
-        return start, following - timedelta(days=1)
-    raise ValueError(f"unknown trending window {window!r} (one of {', '.join(WINDOWS)})")
+    kind = PERIOD_KIND.get(window)
+    if kind is None:
+        raise ValueError(f"unknown trending window {window!r} (one of {', '.join(WINDOWS)})")
+    period = periods.around(day)[kind]
+    return period.since, period.until
 
 
 @functools.lru_cache(maxsize=4096)

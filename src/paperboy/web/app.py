@@ -100,7 +100,9 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
     app.state.services = services
     install_error_handlers(app)
 
-    from paperboy.web import api, feeds, hf_compat, ops, pages, views
+    from paperboy.web import api, feeds, hf_compat, ops, pages, views, votes
+
+    votes.install(app)  # the "events" data version, and the vote / save / view routes
 
     app.include_router(api.router)  # before the twins: /api/v1/paper/{ident:path}/similar must match first
     app.include_router(api.docs_router)

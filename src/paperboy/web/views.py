@@ -31,12 +31,12 @@ from paperboy.web.params import (
     check_category,
     check_page,
     clean,
-    parse_period,
     search_params,
 )
 from paperboy.web.render import author_path, bibtex, category_path, paper_path
 from paperboy.web.services import reads, services
 from paperboy.web.shapes import JSONResponseFast, Link, jsonable, twin_path
+from paperboy.web.trending_pages import trending_context
 
 router = APIRouter()
 
@@ -171,31 +171,22 @@ def author(request: Request, name: str, limit: int = Q_LIMIT, offset: int = Q_LI
                    offset=offset)
 
 
-@resource("/trending", summary="Papers of a day, week or month (newest first until trending lands)",
+@resource("/trending", summary="What readers upvote, save and read in a day, week or month (docs/trending.md)",
           depends=("papers", "events"))
 def trending(
     request: Request,
-    date: str | None = Query(None, description="YYYY-MM-DD."),  # noqa: A002
-    week: str | None = Query(None, description="YYYY-Www (ISO week), e.g. 2007-W14."),
-    month: str | None = Query(None, description="YYYY-MM."),
+    window: str | None = Query(None, description="`day`, `week` (default) or `month`."),
+    date: str | None = Query(None, description="YYYY-MM-DD: a day in the window (default: today, UTC)."),  # noqa: A002
+    week: str | None = Query(None, description="YYYY-Www (ISO week), e.g. 2007-W14: the same as window=week."),
+    month: str | None = Query(None, description="YYYY-MM: the same as window=month."),
     limit: int = Q_LIMIT,
     offset: int = Q_OFFSET,
 ) -> Context:
-    """Without a period: the week of the newest paper.  Ranking is by submission date for now; the trending
-    formula (votes, saves, views with time decay) replaces it without changing this shape."""
-    svc = services(request)
-    check_page(limit, offset)
-    around = svc.periods_now()
-    period = parse_period(date, week, month) or around["week"]
-    page = svc.newest(since=period.since, until=period.until, limit=limit, offset=offset)
-    qs = f"{period.kind}={period.value}"
-    url = listing_url("/trending", {period.kind: period.value}, limit)
-    links = page_links(url, limit=limit, offset=offset, total=page.total, shown=len(page.papers),
-                       max_offset=MAX_OFFSET)
-    data = {"period": period, "ranking": "newest", "total": page.total, "limit": limit, "offset": offset, **links,
-            "periods": around, "papers": page.papers}
-    return Context("trending.html", period.label, url(offset), data, entries=page.papers,
-                   feed=f"/feeds/trending.atom?{qs}")
+    """Papers ranked by the published trending formula, each with its score, the counts behind it and why;
+    the newest papers, said so, when nobody did anything in the window."""
+    ctx = trending_context(request, window=window, date_=date, week=week, month=month, limit=limit, offset=offset)
+    return Context("trending.html", ctx["heading"], ctx["path"], ctx["data"], entries=ctx["entries"],
+                   feed=ctx["feed"], chrome=ctx["chrome"])
 
 
 def search_context(request: Request, p: SearchParams, surface: str) -> Context:
