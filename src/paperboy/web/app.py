@@ -272,10 +272,10 @@ def _not_modified(entry: _Entry, req_headers: dict) -> bool:
 # -- errors -------------------------------------------------------------------------------------------------------
 
 
-def error_response(request: Request, status: int, message: str) -> Response:
+def error_response(request: Request, status: int, message: str, extra_headers: dict | None = None) -> Response:
     """The same error as JSON (API), plain text (feeds) or an HTML page (site), by path."""
     path = request.url.path
-    headers = {"Cache-Control": "no-store"}
+    headers = {"Cache-Control": "no-store", **(extra_headers or {})}
     if status == 503:
         headers["Retry-After"] = "10"
     if path.startswith("/api/") or path in ("/readyz", "/metrics"):
@@ -307,7 +307,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
         message = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
-        return error_response(request, exc.status_code, message)
+        return error_response(request, exc.status_code, message, exc.headers)  # Retry-After, WWW-Authenticate
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:
@@ -382,8 +382,10 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
     app.state.services = services
     _install_error_handlers(app)
 
-    from paperboy.web import api, feeds, hf_compat, ops, pages
+    from paperboy.web import accounts, api, feeds, hf_compat, ops, pages
 
+    app.include_router(accounts.router)
+    app.include_router(accounts.api_router)
     app.include_router(api.router)
     app.include_router(api.docs_router)
     app.include_router(hf_compat.router)
