@@ -86,3 +86,15 @@ def start_readers_site(tmp_path: Path, sink: MailSink):  # noqa: ANN201 - a gene
         yield ReadersSite(url=server.url, store=store, sink=sink, settings=settings)
     sender.stop()
     store.close()
+
+
+def sign_in_browser(page, site: ReadersSite, email: str) -> None:  # noqa: ANN001 - a Playwright page
+    """Sign ``email`` in in a real browser: the sign-in form, the mail caught by aiosmtpd, the link."""
+    before = len(site.sink.messages)
+    page.goto(site.url + "/auth/login")
+    page.fill("#email", email)
+    page.click("text=Mail me a sign-in link")
+    page.wait_for_url("**/auth/check-mail")
+    link = sign_in_link(site.sink.wait_for(before + 1)[-1])
+    page.goto(link)  # the page's script presses "Sign in" at once
+    page.wait_for_url("**/account")
