@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
+from fastapi import Depends
 
 from mail_server import MailSink
+from paperboy.accounts import AccountService, open_accounts
+from paperboy.config import Settings
+from paperboy.store.sqlite import SQLiteStore
+from paperboy.web.app import create_app
+from paperboy.web.auth import rate_limit
+from paperboy.web.testing import LiveServer
 from readers_site import ReadersSite, field, start_readers_site
 
 
@@ -211,8 +219,6 @@ def test_a_reader_cannot_touch_another_readers_tokens(site):
 
 
 def test_only_admins_hide_papers_and_readers(site):
-    from paperboy.accounts import AccountService, open_accounts
-
     service = AccountService(open_accounts(site.store), site.settings)
     admin_token = service.create_token(service.add_reader("admin@example.org", is_admin=True))[1]
     reader = service.add_reader("reader@example.org")
@@ -242,3 +248,17 @@ def test_personal_pages_are_never_cached(site):
         site.sign_in(other, "bob@example.org")
         second = other.get("/account").text
     assert re.search("alice@example.org", first) and "alice@example.org" not in second
+
+
+def test_the_rate_limit_dependency_answers_429_with_retry_after(tmp_path):
+    """``rate_limit(key, limit, window_s)`` as other routes use it (votes): per reader, else per client IP."""
+    store = SQLiteStore(tmp_path / "paperboy.db")
+    app = create_app(Settings(home=tmp_path), store=store, load_engine="never")
+    app.add_api_route("/api/v1/ping", lambda: {"ok": True}, methods=["POST"],
+                      dependencies=[Depends(rate_limit("ping", 2, 60))])
+    with LiveServer(app) as server, httpx.Client(base_url=server.url) as c:
+        answers = [c.post("/api/v1/ping") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert 0 < int(answers[2].headers["retry-after"]) <= 60
+    assert answers[2].json()["error"].startswith("Too many requests")
+    store.close()
