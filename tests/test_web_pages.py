@@ -435,7 +435,7 @@ def test_without_a_search_engine_pages_work_and_search_says_why(site: Site) -> N
 
 def test_trending_tabs(client: httpx.Client) -> None:
     home = get_ok(client, "/").text
-    tabs = re.findall(r'href="(/trending\?(?:date|week|month)=[0-9W-]+)"', home)
+    tabs = re.findall(r'href="(/\?window=(?:day|week|month))"', home)
     assert len(tabs) == 3
     for tab in tabs:
         r = get_ok(client, tab)

@@ -61,8 +61,10 @@ def test_every_page_route_has_a_json_twin(site: Site, client: httpx.Client) -> N
 def test_twins_hold_the_pages_data(site: Site, client: httpx.Client) -> None:
     home = get_ok(client, "/").text
     data = client.get("/api/v1/").json()
-    for kind in ("date", "week", "month"):  # the period tabs of the HTML are in the JSON too
-        assert f"/trending?{kind}={data['periods'][kind]['value']}" in home
+    assert set(data["periods"]) == {"date", "week", "month"}
+    for window in ("day", "week", "month"):  # the window tabs: the home page's trending twins
+        assert f'href="/?window={window}"' in home
+        assert client.get("/api/v1/", params={"window": window}).json()["trending"]["window"] == window
     assert all(f'href="{p["url"].removeprefix(site.url)}"' in home for p in data["newest"])
     assert client.get("/api/v1/home").json() == data  # the old path stays an alias
     listing = client.get("/api/v1/latest", params={"limit": 5}).json()

@@ -139,7 +139,7 @@ def author_feed(request: Request, name: str, limit: int = Q_FEED_LIMIT) -> Respo
 
 @router.get("/trending.atom", summary="Atom feed of a window's trending papers (default: this week)",
             response_class=Response)
-@reads("papers", "events")
+@reads("papers", "events", "clock")
 def trending_feed(request: Request, window: str | None = None, date: str | None = None,  # noqa: A002
                   week: str | None = None, month: str | None = None, limit: int = Q_FEED_LIMIT) -> Response:
     ctx = views.trending(request, window=window, date=date, week=week, month=month, limit=limit, offset=0)

@@ -20,9 +20,9 @@ from paperboy.trending import HALF_LIVES, PERIOD_KIND, WEIGHTS, WINDOWS, period_
 from paperboy.web.auth import current_reader
 from paperboy.web.errors import WebError
 from paperboy.web.paging import listing_url, page_links
-from paperboy.web.params import check_page
+from paperboy.web.params import DEFAULT_LIMIT, check_page
 from paperboy.web.render import card_html
-from paperboy.web.services import services
+from paperboy.web.services import Listing, Services, services
 from paperboy.web.votes import hidden_from, signals
 
 FORMULA_TEXT = "score = sum over the window's events of weight(kind) * 2^(-age / half_life(window))"
@@ -46,6 +46,17 @@ def choose_window(window: str | None, date_: str | None, week: str | None, month
     return window or ("day" if date_ else "week"), day
 
 
+def _window_newest(svc: Services, period: periods.Period, limit: int, offset: int) -> Listing | None:
+    """The newest papers first submitted in ``period``; None while that listing is unavailable (a server whose
+    search engine is not loaded answers window listings 503)."""
+    try:
+        return svc.newest(since=period.since, until=period.until, limit=limit, offset=offset)
+    except WebError as exc:
+        if exc.status != 503:
+            raise
+        return None
+
+
 def ranking_data(request: Request, window: str, day: date, limit: int,
                  offset: int) -> tuple[dict[str, Any], list[Markup], str]:
     """The window's items (papers with score, counts and why) or the newest papers with a notice, the items'
@@ -65,8 +76,8 @@ def ranking_data(request: Request, window: str, day: date, limit: int,
     cards = [card_html(it["paper"], why=f"Why trending: {it['why']} (score {it['score']:g})") for it in items]
     notice, total = None, ranking.total
     if ranking.total == 0:  # nothing happened in the window: the newest papers, and say so
-        page, of = svc.newest(since=period.since, until=period.until, limit=limit, offset=offset), period.label
-        if page.total == 0:
+        page, of = _window_newest(svc, period, limit, offset), period.label
+        if page is None or page.total == 0:
             page, of = svc.newest(limit=limit, offset=offset), "the library"
         items = [{"paper": p, "score": None, "why": None, "counts": None} for p in page.papers]
         cards = [svc.card(p) for p in page.papers]
@@ -98,3 +109,9 @@ def trending_context(request: Request, *, window: str | None, date_: str | None,
     return {"data": {**data, **links}, "heading": heading, "path": url(offset),
             "feed": f"/feeds/trending.atom?{feed_query}", "entries": [it["paper"] for it in data["items"]],
             "chrome": {"cards": cards, "tabs": tabs}}
+
+
+def home_trending(request: Request, window: str) -> tuple[dict[str, Any], list[Markup], str]:
+    """The first page of a window containing today, for the home page's ``?window=`` tabs."""
+    window, day = choose_window(window, None, None, None, signals(request).clock().date())
+    return ranking_data(request, window, day, DEFAULT_LIMIT, 0)

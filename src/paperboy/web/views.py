@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse
 
 from paperboy.papers import Paper
 from paperboy.query import MAX_LIMIT, MAX_OFFSET
+from paperboy.web.auth import current_reader
 from paperboy.web.errors import WebError
 from paperboy.web.paging import listing_url, page_links
 from paperboy.web.params import (
@@ -36,7 +37,8 @@ from paperboy.web.params import (
 from paperboy.web.render import author_path, bibtex, category_path, paper_path
 from paperboy.web.services import reads, services
 from paperboy.web.shapes import JSONResponseFast, Link, jsonable, twin_path
-from paperboy.web.trending_pages import trending_context
+from paperboy.web.trending_pages import home_trending, trending_context
+from paperboy.web.votes import paper_bar, visible_paper
 
 router = APIRouter()
 
@@ -119,16 +121,22 @@ def resource(path: str, *, summary: str, depends: tuple[str, ...] = ("papers",),
 # -- the resources ------------------------------------------------------------------------------------------------
 
 
-@resource("/", summary="The home page: newest papers, the latest by category and the current periods",
-          aliases=("/api/v1/home",))
-def home(request: Request) -> Context:
+@resource("/", summary="The home page: newest papers (or a window's trending ones), the latest by category",
+          depends=("papers", "events", "clock"), aliases=("/api/v1/home",))
+def home(request: Request, window: str | None = Query(
+        None, description="`day`, `week` or `month`: that window's trending papers instead of the newest.")) -> Context:
     """Newest papers, then the latest few of each of the biggest archives, and today / this week / this month."""
     svc = services(request)
     newest = svc.newest(limit=DEFAULT_LIMIT).papers
     by_category = [{"category": c, "papers_total": n, "papers": svc.newest(category=c, limit=5).papers}
                    for c, n in svc.top_archives(6)]
-    data = {"total": svc.paper_count(), "periods": svc.periods_now(), "newest": newest, "by_category": by_category}
-    return Context("home.html", "paperboy", "/", data, entries=newest, feed="/feeds/latest.atom")
+    data = {"total": svc.paper_count(), "periods": svc.periods_now(), "newest": newest, "by_category": by_category,
+            "trending": None}
+    chrome: dict[str, Any] = {}
+    if window is not None:
+        data["trending"], chrome["trending_cards"], chrome["trending_heading"] = home_trending(request, window)
+    path = f"/?window={window}" if window else "/"
+    return Context("home.html", "paperboy", path, data, entries=newest, feed="/feeds/latest.atom", chrome=chrome)
 
 
 def listing(request: Request, *, heading: str, path: str, feed: str, category: str | None = None,
@@ -172,7 +180,7 @@ def author(request: Request, name: str, limit: int = Q_LIMIT, offset: int = Q_LI
 
 
 @resource("/trending", summary="What readers upvote, save and read in a day, week or month (docs/trending.md)",
-          depends=("papers", "events"))
+          depends=("papers", "events", "clock"))
 def trending(
     request: Request,
     window: str | None = Query(None, description="`day`, `week` (default) or `month`."),
@@ -242,12 +250,11 @@ def search_twin(
 def paper(request: Request, ident: str) -> Context:
     """One paper, with its versions, BibTeX and similar papers."""
     svc = services(request)
-    stored = svc.store.get(ident) if len(ident) <= 300 else None
-    if stored is None:
-        raise WebError(404, f"No paper with the id {ident[:100]!r} is in this library.")
+    stored = visible_paper(request, ident, current_reader(request))
     found = stored.paper
     path = paper_path(found.id)
     similar = [h for h in svc.similar(stored, 10) if h.paper.id != found.id]
     data = {"paper": found, "bibtex": bibtex(found), "similar_url": Link(path + "/similar"), "similar": similar}
-    chrome = {"search_available": svc.engine is not None, "canonical": base_url(request) + path}
+    chrome = {"search_available": svc.engine is not None, "canonical": base_url(request) + path,
+              "signals": paper_bar(request, stored)}
     return Context("paper.html", found.title, path, data, root="paper", chrome=chrome)

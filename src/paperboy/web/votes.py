@@ -25,7 +25,16 @@ from paperboy.accounts import Reader
 from paperboy.events import PaperState, Signals, open_signals
 from paperboy.store.base import StoredPaper
 from paperboy.store.events import Kind
-from paperboy.web.auth import PRIVATE, account_service, check_csrf, client_ip, current_reader, form_data, rate_limit
+from paperboy.web.auth import (
+    PRIVATE,
+    account_service,
+    check_csrf,
+    client_ip,
+    csrf_for,
+    current_reader,
+    form_data,
+    rate_limit,
+)
 from paperboy.web.errors import WebError
 from paperboy.web.render import paper_path
 from paperboy.web.services import reads, services
@@ -39,11 +48,18 @@ MAX_IDS = 100
 _MARK_PATHS = {"vote": Kind.UPVOTE, "save": Kind.SAVE}
 
 
+#: Trending answers also depend on the time (today's window, decayed scores): they read a "clock" version that
+#: moves every few minutes, so a quiet site still turns the page at midnight.
+CLOCK_STEP_S = 300
+
+
 def install(app: FastAPI) -> None:
-    """Open the signals of the app's store and register the "events" data version (trending views read it)."""
+    """Open the signals of the app's store and register the "events" data version (every event write moves it)
+    and the "clock" version; trending views read ("papers", "events", "clock")."""
     svc = app.state.services
-    app.state.signals = open_signals(svc.store)
-    svc.register_version("events", app.state.signals.events.version)
+    sig = app.state.signals = open_signals(svc.store)
+    svc.register_version("events", sig.events.version)
+    svc.register_version("clock", lambda: int(sig.clock().timestamp() // CLOCK_STEP_S))
     app.include_router(router)
 
 
@@ -66,6 +82,17 @@ def visible_paper(request: Request, ident: str, reader: Reader | None) -> Stored
     return stored
 
 
+def paper_bar(request: Request, stored: StoredPaper) -> dict:
+    """What the paper page's upvote / save bar shows: counts, and for a signed-in reader their marks and the
+    CSRF token its forms carry.  (Anonymous pages are cached; their script refreshes the counts.)"""
+    reader = current_reader(request)
+    state = signals(request).states(reader.id if reader else None, [stored.pid])[stored.pid]
+    encoded = paper_path(stored.paper.id).removeprefix("/paper/")
+    return {"counts": state.counts, "upvoted": state.upvoted, "saved": state.saved, "signed_in": reader is not None,
+            "csrf": csrf_for(request) if reader is not None else None, "api": f"/api/v1/papers/{encoded}",
+            "form": paper_path(stored.paper.id)}
+
+
 def state_json(paper_id: str, state: PaperState, reader: Reader | None) -> dict:
     counts = {"upvotes": state.counts.upvotes, "saves": state.counts.saves, "views": state.counts.views}
     mine = {"upvoted": state.upvoted, "saved": state.saved} if reader is not None else None
@@ -76,7 +103,9 @@ def _mark(request: Request, ident: str, kind: Kind, on: bool) -> tuple[StoredPap
     reader = current_reader(request)
     assert reader is not None  # the route's dependencies required one
     stored = visible_paper(request, ident, reader)
-    return stored, reader, signals(request).mark(reader.id, stored.pid, kind, on)
+    state = signals(request).mark(reader.id, stored.pid, kind, on)
+    services(request).touch("events")
+    return stored, reader, state
 
 
 def _reader_required(request: Request) -> Reader:
@@ -132,8 +161,9 @@ def view(request: Request, ident: str) -> Response:
         raise WebError(403, "Views are only counted from this site's own pages.")
     reader = current_reader(request)
     stored = visible_paper(request, ident, reader)
-    signals(request).view(stored.pid, reader=reader.id if reader else None, ip=client_ip(request),
-                          user_agent=request.headers.get("user-agent"))
+    if signals(request).view(stored.pid, reader=reader.id if reader else None, ip=client_ip(request),
+                             user_agent=request.headers.get("user-agent")):
+        services(request).touch("events")
     return Response(status_code=204, headers={"Cache-Control": PRIVATE})
 
 
