@@ -21,7 +21,7 @@ def test_add_then_reingest_is_unchanged(store):
     assert (first.added, first.updated, first.unchanged) == (1, 0, 0)
     again = store.write_batch([arxiv_paper(1, abstract="x")], [])
     assert (again.added, again.updated, again.unchanged) == (0, 0, 1)
-    assert store.stats()["papers"] == 1
+    assert store.stats().papers == 1
 
 
 def test_newer_version_updates_and_keeps_history(store):
@@ -64,7 +64,7 @@ def test_same_title_and_author_merges_across_sources(store):
     merged = store.get("nips2020-123")
     assert merged.paper.id == "2001.00001"  # the arXiv id becomes canonical; the old id stays an alias
     assert merged.paper.journal_ref == "nips 2020" and merged.paper.abstract == "Widgets."
-    assert store.stats()["papers"] == 1
+    assert store.stats().papers == 1
 
 
 def test_same_title_different_authors_stays_apart(store):
@@ -93,7 +93,7 @@ def test_batch_is_atomic(store, monkeypatch):
         store.write_batch([good, arxiv_paper(2, abstract="changed")],
                           [Reject("f", "line 1", "bad")], [Checkpoint("k", {"token": "t"})])
     assert store.get("ok-1") is None  # nothing of the failed batch is visible
-    assert store.stats()["rejects"] == 0 and store.get_state("k") is None
+    assert store.stats().rejects == 0 and store.get_state("k") is None
     assert store.get("2401.01234").paper.version == 1
 
 
@@ -122,4 +122,4 @@ def test_reopen_keeps_data_and_schema(tmp_path):
     s.write_batch([arxiv_paper(1)], [])
     s.close()
     again = SQLiteStore(tmp_path / "db.sqlite")
-    assert again.schema_version >= 1 and again.stats()["papers"] == 1
+    assert again.schema_version >= 1 and again.stats().papers == 1

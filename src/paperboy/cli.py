@@ -106,12 +106,12 @@ def stats(ctx: Context, as_json: bool) -> None:
     """Counts: papers, versions, rejects, by category and by month."""
     s = ctx.store.stats()
     if as_json:
-        echo_json(s)
+        echo_json(s.as_dict())
         return
     for key in ("papers", "with_abstract", "arxiv_papers", "versions", "source_records", "withdrawn", "rejects"):
-        click.echo(f"{key:>15}: {s[key]:,}")
-    click.echo("top categories: " + ", ".join(f"{c} {n:,}" for c, n in list(s["by_category"].items())[:10]))
-    months = s["by_month"]
+        click.echo(f"{key:>15}: {getattr(s, key):,}")
+    click.echo("top categories: " + ", ".join(f"{c} {n:,}" for c, n in list(s.by_category.items())[:10]))
+    months = s.by_month
     if months:
         click.echo(f"months: {min(months)} .. {max(months)} ({len(months)} distinct)")
 

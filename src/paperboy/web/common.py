@@ -131,14 +131,14 @@ class Services:
     def top_categories(self, n: int = 8) -> list[tuple[str, int]]:
         """The biggest primary categories (for the home page), from the store's stats."""
         stats = self.memo("stats", self.store.stats)
-        cats = [(c, k) for c, k in stats.get("by_category", {}).items() if c != "(none)"]
+        cats = [(c, k) for c, k in stats.by_category.items() if c != "(none)"]
         return cats[:n]
 
     def top_archives(self, n: int = 6) -> list[tuple[str, int]]:
         """The biggest archives (``astro-ph`` for ``astro-ph.GA`` ...) by primary category, for the home page."""
         stats = self.memo("stats", self.store.stats)
         totals: dict[str, int] = {}
-        for c, k in stats.get("by_category", {}).items():
+        for c, k in stats.by_category.items():
             if c != "(none)":
                 archive = c.split(".", 1)[0]
                 totals[archive] = totals.get(archive, 0) + k
