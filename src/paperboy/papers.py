@@ -30,6 +30,7 @@ _DOI_PREFIX = re.compile(r"^(?:doi:|https?://(?:dx\.)?doi\.org/)", re.I)
 MAX_TITLE_CHARS = 2_000
 MAX_ABSTRACT_CHARS = 100_000
 MAX_AUTHORS = 5_000
+MAX_VERSION = 10_000  # arXiv papers have tens of versions; a bound keeps a hostile number out of 64-bit columns
 
 
 class InvalidId(ValueError):
@@ -50,10 +51,21 @@ def parse_arxiv_id(text: str) -> tuple[str, int | None]:
         yymm = int(s[2:4])
         if not 1 <= yymm <= 12:
             raise InvalidId(f"not an arXiv id (month {s[2:4]}): {raw[:80]!r}")
-        return m["id"], int(m["v"]) if m["v"] else None
+        return m["id"], version_number(m["v"]) if m["v"] else None
     if m := _OLD_ID.match(s):
-        return f"{m['archive']}/{m['num']}", int(m["v"]) if m["v"] else None
+        return f"{m['archive']}/{m['num']}", version_number(m["v"]) if m["v"] else None
     raise InvalidId(f"not an arXiv id: {raw[:80]!r}")
+
+
+def version_number(label: str) -> int:
+    """``3`` from "v3" or "3"; ValueError for anything else or a number past :data:`MAX_VERSION`."""
+    digits = label.strip().removeprefix("v")
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= len(digits) <= 5:
+        raise InvalidId(f"bad version label {label[:40]!r}")
+    number = int(digits)
+    if not 1 <= number <= MAX_VERSION:
+        raise InvalidId(f"version {number:,} is out of range (1 to {MAX_VERSION:,})")
+    return number
 
 
 def is_arxiv_id(text: str) -> bool:
@@ -346,6 +358,11 @@ def finish(paper: Paper) -> Paper:
     for key in ("journal_ref", "comments", "report_no", "license", "submitter"):
         value = getattr(paper, key)
         setattr(paper, key, clean_text(value) or None)
+    if paper.date_precision not in PRECISIONS:
+        raise ValueError(f"date precision must be one of {', '.join(PRECISIONS)}, not {paper.date_precision!r}")
+    for number in (paper.version, *(v.version for v in paper.versions)):
+        if number is not None and not 0 <= number <= MAX_VERSION:
+            raise ValueError(f"version {number:,} is out of range (1 to {MAX_VERSION:,})")
     if paper.versions:
         paper.versions.sort(key=lambda v: v.version)
         paper.version = max(paper.version or 0, paper.versions[-1].version)
