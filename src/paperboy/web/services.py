@@ -16,7 +16,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -24,11 +23,12 @@ import jinja2
 from fastapi import Request
 from markupsafe import Markup
 
-from paperboy import periods
+from paperboy import catalogue, periods
+from paperboy.catalogue import CatalogueError, Listing
 from paperboy.config import Settings
 from paperboy.papers import Paper
 from paperboy.periods import Period
-from paperboy.query import MAX_LIMIT, MAX_OFFSET, Filters, Hit, QueryError, SearchRequest, SearchResult
+from paperboy.query import Hit, QueryError, SearchRequest, SearchResult
 from paperboy.store.base import Store, StoredPaper
 from paperboy.web.errors import WebError
 from paperboy.web.ops import Metrics
@@ -55,14 +55,6 @@ def reads(*names: str) -> Callable[[F], F]:
         return fn
 
     return mark
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """One page of a newest-first listing and how many papers the listing has (catalogue.Listing's shape)."""
-
-    papers: list[Paper]
-    total: int
 
 
 class _Counter:
@@ -150,7 +142,7 @@ class Services:
         hit = self._memo.get(key)
         if hit is not None and hit[0] == version:
             return hit[1]
-        with self._memo_lock:  # one computation at a time: store.stats() scans every paper
+        with self._memo_lock:  # one computation at a time
             hit = self._memo.get(key)
             if hit is not None and hit[0] == version:
                 return hit[1]
@@ -174,14 +166,14 @@ class Services:
     def top_categories(self, n: int = 8) -> list[tuple[str, int]]:
         """The biggest primary categories (for the home page), from the store's stats."""
         stats = self.memo("stats", self.store.stats)
-        cats = [(c, k) for c, k in stats.get("by_category", {}).items() if c != "(none)"]
+        cats = [(c, k) for c, k in stats.by_category.items() if c != "(none)"]
         return cats[:n]
 
     def top_archives(self, n: int = 6) -> list[tuple[str, int]]:
         """The biggest archives (``astro-ph`` for ``astro-ph.GA`` ...) by primary category, for the home page."""
         stats = self.memo("stats", self.store.stats)
         totals: dict[str, int] = {}
-        for c, k in stats.get("by_category", {}).items():
+        for c, k in stats.by_category.items():
             if c != "(none)":
                 archive = c.split(".", 1)[0]
                 totals[archive] = totals.get(archive, 0) + k
@@ -216,23 +208,14 @@ class Services:
                until: date | None = None, limit: int = 20, offset: int = 0) -> Listing:
         """Newest papers first, filtered, and how many there are: every page, feed and API listing asks here.
 
-        Until the store-side catalogue lands: windows and categories come from the search index (a
-        date-sorted, filtered scan in tantivy: ~1 ms), everything else (and deep category pages past the
-        engine's offset cap, or a server without an engine) from the store.
+        The catalogue answers from the store (one index range scan; no search engine needed), with its one
+        date rule; a request it cannot answer is a 400.
         """
-        if since or until:
-            request = SearchRequest(query="", filters=Filters(since=since, until=until, category=category),
-                                    sort="newest", mode="lexical", limit=limit, offset=offset)
-            result = self.search(request, "listing")
-            return Listing([h.paper for h in result.hits], result.total)
-        if category and self.engine is not None and offset <= MAX_OFFSET and limit <= MAX_LIMIT:
-            request = SearchRequest(query="", filters=Filters(category=category), sort="newest", mode="lexical",
+        try:
+            return catalogue.newest(self.store, category=category, author=author, since=since, until=until,
                                     limit=limit, offset=offset)
-            result = self.search(request, "listing")
-            return Listing([h.paper for h in result.hits], result.total)
-        total = self.store.count(category=category, author=author)
-        papers = [sp.paper for sp in self.store.latest(category=category, author=author, limit=limit, offset=offset)]
-        return Listing(papers, total)
+        except CatalogueError as exc:
+            raise WebError(400, str(exc)) from exc
 
     # -- the query engine -----------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from paperboy.web.errors import WebError
 from paperboy.web.paging import listing_url, page_links
 from paperboy.web.params import DEFAULT_LIMIT, check_page
 from paperboy.web.render import card_html
-from paperboy.web.services import Listing, Services, services
+from paperboy.web.services import services
 from paperboy.web.votes import hidden_from, signals
 
 FORMULA_TEXT = "score = sum over the window's events of weight(kind) * 2^(-age / half_life(window))"
@@ -46,17 +46,6 @@ def choose_window(window: str | None, date_: str | None, week: str | None, month
     return window or ("day" if date_ else "week"), day
 
 
-def _window_newest(svc: Services, period: periods.Period, limit: int, offset: int) -> Listing | None:
-    """The newest papers first submitted in ``period``; None while that listing is unavailable (a server whose
-    search engine is not loaded answers window listings 503)."""
-    try:
-        return svc.newest(since=period.since, until=period.until, limit=limit, offset=offset)
-    except WebError as exc:
-        if exc.status != 503:
-            raise
-        return None
-
-
 def ranking_data(request: Request, window: str, day: date, limit: int,
                  offset: int) -> tuple[dict[str, Any], list[Markup], str]:
     """The window's items (papers with score, counts and why) or the newest papers with a notice, the items'
@@ -76,8 +65,8 @@ def ranking_data(request: Request, window: str, day: date, limit: int,
     cards = [card_html(it["paper"], why=f"Why trending: {it['why']} (score {it['score']:g})") for it in items]
     notice, total = None, ranking.total
     if ranking.total == 0:  # nothing happened in the window: the newest papers, and say so
-        page, of = _window_newest(svc, period, limit, offset), period.label
-        if page is None or page.total == 0:
+        page, of = svc.newest(since=period.since, until=period.until, limit=limit, offset=offset), period.label
+        if page.total == 0:
             page, of = svc.newest(limit=limit, offset=offset), "the library"
         items = [{"paper": p, "score": None, "why": None, "counts": None} for p in page.papers]
         cards = [svc.card(p) for p in page.papers]
