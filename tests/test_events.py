@@ -161,7 +161,7 @@ def test_rebuild_from_the_log_reproduces_every_derived_row(store, events, signal
         pid, reader = pids[step % 4], step % 5
         signals.mark(reader, pid, Kind.UPVOTE if step % 3 else Kind.SAVE, step % 4 != 1)
         signals.view(pid, reader=None, ip=f"192.0.2.{step % 6}", user_agent=BROWSER)
-    tables = ("reader_marks", "paper_counts", "trend")
+    tables = ("reader_marks", "paper_counts", "trend", "trend_sizes")
 
     def snapshot() -> dict:
         return {t: sorted(tuple(round(v, 6) if isinstance(v, float) else v for v in row)

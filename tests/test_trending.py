@@ -158,9 +158,11 @@ def test_incremental_scores_equal_the_published_formula(tmp_path_factory, action
         day, now = (start + timedelta(days=probe)).date(), start + timedelta(days=46)
         expected = {pid: published_score([(k, t) for p, k, t in counted if p == pid], window, day, now)
                     for pid in pids}
-        got = rank(events, window, day, now).items
+        ranking = rank(events, window, day, now)
+        got = ranking.items
         assert {i.pid: i.score for i in got} == pytest.approx(
             {p: s for p, s in expected.items() if s > 0}, abs=2e-3)
+        assert ranking.total == len(got)  # the trigger-kept period size
         assert [i.score for i in got] == sorted((i.score for i in got), reverse=True)
     finally:
         store.close()

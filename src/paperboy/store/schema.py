@@ -330,6 +330,21 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (span, start, pid)
     ) WITHOUT ROWID;
     CREATE INDEX trend_rank ON trend(span, start, score DESC, pid);
+    -- How many papers each period ranks, kept by triggers: a page's total is one lookup, not a count of ~10^5 rows.
+    CREATE TABLE trend_sizes (
+        span TEXT NOT NULL,
+        start TEXT NOT NULL,
+        papers INTEGER NOT NULL,
+        PRIMARY KEY (span, start)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER trend_size_add AFTER INSERT ON trend BEGIN
+        INSERT INTO trend_sizes(span, start, papers) VALUES (new.span, new.start, 1)
+            ON CONFLICT(span, start) DO UPDATE SET papers = papers + 1;
+    END;
+    CREATE TRIGGER trend_size_del AFTER DELETE ON trend BEGIN
+        UPDATE trend_sizes SET papers = papers - 1 WHERE span = old.span AND start = old.start;
+        DELETE FROM trend_sizes WHERE span = old.span AND start = old.start AND papers = 0;
+    END;
     INSERT INTO meta(key, value) VALUES ('events_version', '0');
     """,
 ]

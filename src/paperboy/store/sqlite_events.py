@@ -73,7 +73,7 @@ class SQLiteEvents(Events):
 
     def rebuild(self) -> None:
         with self._transaction() as db:
-            for table in ("reader_marks", "paper_counts", "trend"):
+            for table in ("reader_marks", "paper_counts", "trend", "trend_sizes"):
                 db.execute(f"DELETE FROM {table}")
             after = 0
             while chunk := self.log(after, 10_000):
@@ -119,21 +119,20 @@ class SQLiteEvents(Events):
         column = _COUNT_COLUMN[kind]
         db.execute(f"INSERT INTO paper_counts(pid, {column}) VALUES (?, ?) "
                    f"ON CONFLICT(pid) DO UPDATE SET {column} = {column} + excluded.{column}", (pid, sign))
-        at = datetime.fromtimestamp(t, UTC)
-        for c in self.scoring.contributions(kind, at):
-            key = (c.window, c.start.isoformat(), pid)
-            db.execute(f"INSERT INTO trend(span, start, pid, score, {column}) VALUES (?,?,?,?,?) "
+        rows = [(c.window, c.start.isoformat(), pid, sign * c.amount, sign)
+                for c in self.scoring.contributions(kind, datetime.fromtimestamp(t, UTC))]
+        db.executemany(f"INSERT INTO trend(span, start, pid, score, {column}) VALUES (?,?,?,?,?) "
                        f"ON CONFLICT(span, start, pid) DO UPDATE SET score = score + excluded.score, "
-                       f"{column} = {column} + excluded.{column}", (*key, sign * c.amount, sign))
-            if sign < 0:
-                db.execute("DELETE FROM trend WHERE span=? AND start=? AND pid=? AND upvotes=0 AND saves=0"
-                           " AND views=0", key)
+                       f"{column} = {column} + excluded.{column}", rows)
+        if sign < 0:  # no zero-count rows stay behind to be ranked
+            db.executemany("DELETE FROM trend WHERE span=? AND start=? AND pid=? AND upvotes=0 AND saves=0"
+                           " AND views=0", [r[:3] for r in rows])
 
     def _bump_version(self, db) -> None:
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='events_version'")
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self.store)
+        return _Transaction(self.store.db)
 
     # -- reading -------------------------------------------------------------------------------------------------
 
@@ -167,8 +166,16 @@ class SQLiteEvents(Events):
                 for pid, score, up, saves, views in self.store.db.execute(sql, (*args, int(limit), int(offset)))]
 
     def period_size(self, window: str, start: date, exclude: frozenset[int] = frozenset()) -> int:
-        where, args = _period(window, start, exclude)
-        return self.store.db.execute(f"SELECT count(*) FROM trend WHERE {where}", args).fetchone()[0]
+        db, key = self.store.db, (window, start.isoformat())
+        row = db.execute("SELECT papers FROM trend_sizes WHERE span=? AND start=?", key).fetchone()
+        if not row:
+            return 0
+        hidden = 0
+        for chunk in _chunks(sorted(exclude)):
+            marks = ",".join("?" * len(chunk))
+            hidden += db.execute(f"SELECT count(*) FROM trend WHERE span=? AND start=? AND pid IN ({marks})",
+                                 (*key, *chunk)).fetchone()[0]
+        return row[0] - hidden
 
     def version(self) -> int:
         return int(self.store.db.execute("SELECT value FROM meta WHERE key='events_version'").fetchone()[0])
@@ -181,10 +188,10 @@ class SQLiteEvents(Events):
 
 
 class _Transaction:
-    """``with``: BEGIN IMMEDIATE on the calling thread's connection; COMMIT, or ROLLBACK on any exception."""
+    """``with``: BEGIN IMMEDIATE on a connection; COMMIT, or ROLLBACK on any exception."""
 
-    def __init__(self, store: SQLiteStore) -> None:
-        self.db = store.db
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
 
     def __enter__(self) -> sqlite3.Connection:
         self.db.execute("BEGIN IMMEDIATE")
@@ -211,15 +218,18 @@ class _GroupCommit:
     """Leader/follower group commit: concurrent writers (web requests on the thread pool) share one transaction.
 
     A commit, not the statements, is most of an event's cost in SQLite (about 3x in bench/bench_trending.py).
-    The first caller to find no commit in progress becomes the leader: it takes every queued write, runs each
-    inside its own SAVEPOINT (a failing write is rolled back alone and its caller gets the exception), commits
-    once and wakes the others.  Writes arriving meanwhile wait for the next leader, one of themselves.  A lone
-    caller simply commits its own write, so nothing waits on a timer and there is no thread to start or stop.
+    The first caller to find no commit in progress becomes the leader: it takes every queued write, runs them
+    in one transaction, commits once and wakes the others.  If a write fails (rare: routes check the paper
+    first), the batch is rolled back and each write retried in its own transaction, so only the failing caller
+    gets the exception.  Writes arriving meanwhile wait for the next leader, one of themselves.  A lone caller
+    simply commits its own write, so nothing waits on a timer and there is no thread to start or stop.  Leaders
+    take turns on one connection of their own (not each thread's): one warm page cache instead of one per thread.
     """
 
     def __init__(self, store: SQLiteStore, on_change: Callable[[sqlite3.Connection], None]) -> None:
         self.store = store
         self.on_change = on_change
+        self.conn: sqlite3.Connection | None = None  # the writers' own connection: one warm page cache
         self.cond = threading.Condition()
         self.queue: list[_Write] = []
         self.leading = False
@@ -246,25 +256,33 @@ class _GroupCommit:
 
     def _commit(self, batch: list[_Write]) -> None:
         try:
-            with _Transaction(self.store) as db:
-                changed = False
+            try:
+                self._apply(batch)
+            except Exception:  # noqa: BLE001 - some write failed: each gets its own transaction, only it fails
+                if len(batch) == 1:
+                    raise
                 for write in batch:
-                    db.execute("SAVEPOINT one_write")
                     try:
-                        write.result, write_changed = write.fn(db)
-                        changed |= write_changed
-                    except Exception as e:  # noqa: BLE001 (handed to the caller whose write it was)
-                        db.execute("ROLLBACK TO one_write")
+                        self._apply([write])
+                    except Exception as e:  # noqa: BLE001 - handed to the caller whose write it was
                         write.error = e
-                    db.execute("RELEASE one_write")
-                if changed:
-                    self.on_change(db)
-        except BaseException as e:  # the commit itself failed: every write of the batch failed with it
+        except BaseException as e:
             for write in batch:
-                write.error = write.error or e
+                write.error = e
         finally:
             for write in batch:
                 write.done = True
+
+    def _apply(self, writes: list[_Write]) -> None:
+        if self.conn is None or not self.store.owns(self.conn):
+            self.conn = self.store.connect()
+        with _Transaction(self.conn) as db:
+            changed = False
+            for write in writes:
+                write.result, write_changed = write.fn(db)
+                changed |= write_changed
+            if changed:
+                self.on_change(db)
 
 
 def _period(window: str, start: date, exclude: frozenset[int]) -> tuple[str, list]:
