@@ -13,7 +13,9 @@ What it does:
    recomputed from the log);
 5. times a trending page's data (ranking of one period, its papers and their counts, a reader's marks) for each
    window, current and past periods, first pages and deeper offsets: p50 / p99;
-6. prints peak RSS and the database size.
+6. times whole trending pages (HTML and JSON) over HTTP from a uvicorn server on the same database, response
+   cache off so that every request renders;
+7. prints peak RSS (the 1,000,000 generated events are held in memory too) and the database size.
 
 Run: ``nice python bench/bench_trending.py [--papers 100000] [--events 1000000] [--threads 32] [--home DIR]``.
 """
@@ -29,6 +31,8 @@ import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+import httpx
 
 from paperboy.events import Signals
 from paperboy.papers import Paper, finish
@@ -132,7 +136,14 @@ def batch_replay(path: Path, papers: int, stream: list[Event], signals: Signals)
     return took, applied
 
 
+def percentiles(timings: list[float]) -> str:
+    timings = sorted(timings)
+    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+    return f"p50 {statistics.median(timings):6.2f} ms   p99 {p99:6.2f} ms"
+
+
 def page_latencies(store: SQLiteStore, signals: Signals, rng: random.Random, calls: int) -> None:
+    """The data of one trending page, in process: ranking, its papers, their counts, a reader's marks."""
     end = START + timedelta(days=DAYS) - timedelta(seconds=1)
     for window in WINDOWS:
         for label, offsets in (("first page", (0,)), ("pages 2-10", tuple(range(20, 200, 20)))):
@@ -145,10 +156,33 @@ def page_latencies(store: SQLiteStore, signals: Signals, rng: random.Random, cal
                 store.get_many(pids)
                 signals.states(rng.randrange(50_000), pids)
                 timings.append((time.perf_counter() - began) * 1000)
-            timings.sort()
-            p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
-            print(f"  {window:5} {label:10}: p50 {statistics.median(timings):6.2f} ms   p99 {p99:6.2f} ms"
-                  f"   ({calls} calls; the last period asked has {ranking.total:,} papers)")
+            print(f"  {window:5} {label:10}: {percentiles(timings)}   ({calls} calls; the last period asked has"
+                  f" {ranking.total:,} papers)")
+
+
+def http_latencies(store: SQLiteStore, home: Path, rng: random.Random, calls: int) -> None:
+    """Whole trending pages over HTTP (uvicorn on loopback, response cache off: every request renders)."""
+    from paperboy.config import load_settings
+    from paperboy.web.app import create_app
+    from paperboy.web.testing import LiveServer
+
+    end = START + timedelta(days=DAYS) - timedelta(seconds=1)
+    settings = load_settings(home)
+    settings.database_url = f"sqlite:///{store.path}"
+    app = create_app(settings, store=store, load_engine="never", response_cache=False)
+    app.state.signals.clock = lambda: end
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        for window in WINDOWS:
+            for path in ("/trending", "/api/v1/trending"):
+                client.get(path, params={"window": window})  # templates compiled, connections warm
+                timings = []
+                for _ in range(calls):
+                    day = end.date() if rng.random() < 0.5 else START.date() + timedelta(days=rng.randrange(DAYS))
+                    began = time.perf_counter()
+                    r = client.get(path, params={"window": window, "date": day.isoformat()})
+                    timings.append((time.perf_counter() - began) * 1000)
+                    assert r.status_code == 200, r.text[:200]
+                print(f"  {path + '?window=' + window:30}: {percentiles(timings)}   ({calls} requests)")
 
 
 def main() -> None:
@@ -188,6 +222,8 @@ def main() -> None:
         print(f"rebuild from the log: {logged:,} events in {took:.1f} s = {logged / took:,.0f} events/s")
         print("trending page data (ranking + papers + counts + a reader's marks):")
         page_latencies(store, signals, rng, args.calls)
+        print("trending pages over HTTP (first pages, response cache off):")
+        http_latencies(store, path.parent, rng, args.calls)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2**20
         print(f"peak RSS {rss:.0f} MiB, database {size:.0f} MiB (papers + events)")
