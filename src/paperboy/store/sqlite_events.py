@@ -1,9 +1,11 @@
-"""Reader signals in the SQLite store (tables of migration 2), on :class:`SQLiteStore`'s per-thread connection.
+"""Reader signals in the SQLite store (tables of migration 4), in the same file as the papers.
 
-Each write is one ``BEGIN IMMEDIATE`` transaction that appends to ``events`` and updates everything derived from
-it: ``reader_marks`` (standing upvotes/saves, with the time each was set, so clearing one removes exactly what it
-added), ``paper_counts``, and ``trend`` (one row per window, period and paper, holding the formula's summed
-amounts and the counts behind them).  Ranking a period is then an index range on ``trend_rank``.
+Each write is part of one ``BEGIN IMMEDIATE`` transaction that appends to ``events`` and updates everything
+derived from it: ``reader_marks`` (standing upvotes/saves, with the time each was set, so clearing one removes
+exactly what it added), ``paper_counts``, and ``trend`` (one row per window, period and paper, holding the
+formula's summed amounts and the counts behind them; ``trend_sizes`` is kept by triggers).  Ranking a period is
+then an index range on ``trend_rank``.  Reads use :class:`SQLiteStore`'s per-thread connections; concurrent
+writes share commits on a connection of their own (:class:`_GroupCommit`).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class SQLiteEvents(Events):
             if day > self._pruned_before:  # only today's rows can still de-duplicate anything
                 db.execute("DELETE FROM view_marks WHERE day < ?", (day,))
                 self._pruned_before = day
-            counted = self._view(db, pid, visitor, day, t, log=True)
+            counted = self._view(db, pid, visitor, day, t)
             return counted, counted
 
         return self._group.run(write)
@@ -64,7 +66,7 @@ class SQLiteEvents(Events):
                 t = _seconds(e.at)
                 if e.kind is Kind.VIEW:
                     day = e.at.astimezone(UTC).date().isoformat()
-                    applied += self._view(db, e.pid, e.actor, day, t, log=True)
+                    applied += self._view(db, e.pid, e.actor, day, t)
                 else:
                     applied += self._mark(db, _reader_of(e.actor), e.pid, e.kind, e.on, t, log=True)
             if applied:
@@ -104,13 +106,13 @@ class SQLiteEvents(Events):
             self._derive(db, pid, kind, -1, row[0])  # remove what the mark added, in the periods it was set in
         return True
 
-    def _view(self, db, pid: int, visitor: str, day: str, t: float, *, log: bool) -> bool:
+    def _view(self, db, pid: int, visitor: str, day: str, t: float) -> bool:
+        """Log and count a view unless the visitor already viewed the paper that day."""
         if not db.execute("INSERT OR IGNORE INTO view_marks(pid, visitor, day) VALUES (?,?,?)",
                           (pid, visitor, day)).rowcount:
             return False
-        if log:
-            db.execute("INSERT INTO events(at, kind, pid, actor, is_on) VALUES (?,?,?,?,1)",
-                       (t, Kind.VIEW.value, pid, visitor))
+        db.execute("INSERT INTO events(at, kind, pid, actor, is_on) VALUES (?,?,?,?,1)",
+                   (t, Kind.VIEW.value, pid, visitor))
         self._derive(db, pid, Kind.VIEW, +1, t)
         return True
 

@@ -126,11 +126,13 @@ def _api_mark(name: str, on: bool):  # noqa: ANN202 - a FastAPI endpoint
         stored, reader, state = _mark(request, ident, kind, on)
         return JSONResponseFast(state_json(stored.paper.id, state, reader), headers={"Cache-Control": PRIVATE})
 
-    what = "Upvote" if kind is Kind.UPVOTE else "Save"
     endpoint.__name__ = f"api_{name}_{'set' if on else 'clear'}"
-    endpoint.__doc__ = (f"{what if on else 'Take back the upvote of' if kind is Kind.UPVOTE else 'Unsave'} a paper "
-                        "(idempotent); answers its counts and your marks.")
+    endpoint.__doc__ = _DOCS[name, on] + " (idempotent); answers its counts and your own marks."
     return endpoint
+
+
+_DOCS = {("vote", True): "Upvote a paper", ("vote", False): "Take back your upvote of a paper",
+         ("save", True): "Save a paper", ("save", False): "Unsave a paper"}
 
 
 for _name in _MARK_PATHS:
