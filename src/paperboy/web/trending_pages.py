@@ -49,7 +49,7 @@ def choose_window(window: str | None, date_: str | None, week: str | None, month
 def ranking_data(request: Request, window: str, day: date, limit: int,
                  offset: int) -> tuple[dict[str, Any], list[Markup], str]:
     """The window's items (papers with score, counts and why) or the newest papers with a notice, the items'
-    HTML cards, and the heading."""
+    HTML cards, and when the window is ("today", "in November 2026", ...)."""
     sig = signals(request)
     svc = services(request)
     now = sig.clock()
@@ -79,7 +79,7 @@ def ranking_data(request: Request, window: str, day: date, limit: int,
             "formula": {"text": FORMULA_TEXT, "weights": {k.value: w for k, w in WEIGHTS.items()},
                         "half_life_hours": {w: h.total_seconds() / 3600 for w, h in HALF_LIVES.items()}},
             "items": items}
-    return data, cards, f"Trending {phrase}"
+    return data, cards, phrase
 
 
 def trending_context(request: Request, *, window: str | None, date_: str | None, week: str | None,
@@ -87,7 +87,7 @@ def trending_context(request: Request, *, window: str | None, date_: str | None,
     """What :func:`paperboy.web.views.trending` returns as a Context: data, heading, path, feed, entries."""
     today = signals(request).clock().date()
     window, day = choose_window(window, date_, week, month, today)
-    data, cards, heading = ranking_data(request, window, day, limit, offset)
+    data, cards, phrase = ranking_data(request, window, day, limit, offset)
     query = {"window": window, "date": day.isoformat() if day != today else None}
     url = listing_url("/trending", query, limit)
     links = page_links(url, limit=limit, offset=offset, total=data["total"], shown=len(data["items"]),
@@ -95,12 +95,13 @@ def trending_context(request: Request, *, window: str | None, date_: str | None,
     feed_query = f"window={window}" + (f"&date={day.isoformat()}" if query["date"] else "")
     tabs = [(w, name, f"/trending?window={w}" + (f"&date={day.isoformat()}" if query["date"] else ""))
             for w, name in (("day", "Day"), ("week", "Week"), ("month", "Month"))]
-    return {"data": {**data, **links}, "heading": heading, "path": url(offset),
+    return {"data": {**data, **links}, "heading": f"Trending {phrase}", "path": url(offset),
             "feed": f"/feeds/trending.atom?{feed_query}", "entries": [it["paper"] for it in data["items"]],
-            "chrome": {"cards": cards, "tabs": tabs}}
+            "chrome": {"cards": cards, "tabs": tabs, "phrase": phrase}}
 
 
 def home_trending(request: Request, window: str) -> tuple[dict[str, Any], list[Markup], str]:
-    """The first page of a window containing today, for the home page's ``?window=`` tabs."""
+    """The first page of a window containing today, for the home page's ``?window=`` tabs, and its heading."""
     window, day = choose_window(window, None, None, None, signals(request).clock().date())
-    return ranking_data(request, window, day, DEFAULT_LIMIT, 0)
+    data, cards, phrase = ranking_data(request, window, day, DEFAULT_LIMIT, 0)
+    return data, cards, f"Trending {phrase}"

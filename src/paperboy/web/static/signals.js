@@ -9,6 +9,8 @@
 
   function fmt(n) { return Number(n).toLocaleString("en"); }
 
+  function counted(n, one, many) { return fmt(n) + " " + (n === 1 ? one : many); }
+
   function fill(bar, state) {
     ["upvotes", "saves", "views"].forEach(function (name) {
       var el = bar.querySelector('[data-count="' + name + '"]');
@@ -69,7 +71,8 @@
         if (!n.upvotes && !n.saves && !n.views) return;
         var line = document.createElement("span");
         line.className = "card-signals";
-        line.textContent = fmt(n.upvotes) + " upvotes \u00b7 " + fmt(n.saves) + " saves \u00b7 " + fmt(n.views) + " views" +
+        line.textContent = counted(n.upvotes, "upvote", "upvotes") + " \u00b7 " + counted(n.saves, "save", "saves") +
+          " \u00b7 " + counted(n.views, "view", "views") +
           (state.reader && state.reader.upvoted ? " \u00b7 you upvoted" : "") +
           (state.reader && state.reader.saved ? " \u00b7 you saved" : "");
         meta.appendChild(document.createTextNode(" "));
