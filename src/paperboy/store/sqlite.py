@@ -327,8 +327,8 @@ class SQLiteStore(Store):
 
     def count(self, *, category: str | None = None, author: str | None = None, since: date | None = None,
               until: date | None = None) -> int:
-        if not (category or author or since or until):
-            return self._counter("papers")
+        if not (author or since or until):  # whole listings: the counters the writes keep
+            return self._counter(f"in:{category}" if category else "papers")
         sql, args = self._listing_sql("count(*)", category, author, since, until)
         return self.db.execute(sql, args).fetchone()[0]
 
