@@ -221,7 +221,7 @@ def test_migration_from_schema_1_derives_precision_listing_dates_and_counters(tm
     import sqlite3 as sq
 
     from paperboy.store.schema import MIGRATIONS
-    from paperboy.store.sqlite import _statements
+    from paperboy.store.schema import statements as _statements
 
     path = tmp_path / "old.db"
     db = sq.connect(path)

@@ -3,6 +3,26 @@
 Each entry is one version; never edit a released entry, append a new one.
 """
 
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+
+def statements(sql: str) -> Iterator[str]:
+    """The statements of a migration script, triggers (with ``;`` inside BEGIN ... END) kept whole."""
+    buf = ""
+    for piece in sql.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                yield buf
+            buf = ""
+    if buf.strip(" \n;"):
+        raise ValueError(f"incomplete statement in a migration: {buf[:200]!r}")
+
+
+# Appended to by each feature's migration; the order of the list is the order they run in.
 MIGRATIONS: list[str] = [
     # 1: papers, their merged metadata, the per-source records they were merged from,
     # version history, authors and categories for filters, rejects, checkpoints.
