@@ -125,8 +125,7 @@ MIGRATIONS: list[str] = [
     # precision the record gave (day, month or year), copied into paper_categories so that a category listing,
     # in a window or not, stays one index range scan.  Year precision is derived where it is knowable: generic
     # JSON Lines records dated 1 January whose venue ends with that year (what a year-only record produced).
-    # ``stat_counts`` holds the stats() counters and each category's size ("in:cs.LG", for listing totals), kept
-    # by triggers in the writing transaction.
+    # ``stat_counts`` holds the stats() counters, kept by triggers in the writing transaction.
     """
     ALTER TABLE papers ADD COLUMN date_precision TEXT NOT NULL DEFAULT 'day';
     ALTER TABLE papers ADD COLUMN listed TEXT;
@@ -171,7 +170,6 @@ MIGRATIONS: list[str] = [
         SELECT 'month:' || CASE WHEN listed IS NULL THEN '(unknown)' WHEN date_precision = 'year'
                                 THEN substr(listed, 1, 4) ELSE substr(listed, 1, 7) END, count(*)
           FROM papers GROUP BY 1;
-    INSERT INTO stat_counts(key, n) SELECT 'in:' || category, count(*) FROM paper_categories GROUP BY category;
 
     CREATE TRIGGER stat_papers_add AFTER INSERT ON papers BEGIN
         INSERT INTO stat_counts(key, n) VALUES ('papers', +1),
@@ -235,6 +233,11 @@ MIGRATIONS: list[str] = [
         INSERT INTO stat_counts(key, n) VALUES ('rejects', -1)
             ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
     END;
+    """,
+    # 3: each category's size ("in:cs.LG", archives included), kept by triggers like the other counters, so the
+    # total of a whole category listing is one lookup instead of a count over the category's index range.
+    """
+    INSERT INTO stat_counts(key, n) SELECT 'in:' || category, count(*) FROM paper_categories GROUP BY category;
     CREATE TRIGGER stat_paper_categories_add AFTER INSERT ON paper_categories BEGIN
         INSERT INTO stat_counts(key, n) VALUES ('in:' || new.category, +1)
             ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;

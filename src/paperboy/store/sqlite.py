@@ -382,7 +382,10 @@ class SQLiteStore(Store):
 
     def stats(self) -> StoreStats:
         counts = dict(self.db.execute("SELECT key, n FROM stat_counts WHERE n != 0"))
-        by = lambda prefix: {k.removeprefix(prefix): n for k, n in counts.items() if k.startswith(prefix)}  # noqa: E731
+
+        def by(prefix: str) -> dict[str, int]:
+            return {k.removeprefix(prefix): n for k, n in counts.items() if k.startswith(prefix)}
+
         return StoreStats(
             papers=counts.get("papers", 0),
             with_abstract=counts.get("with_abstract", 0),
