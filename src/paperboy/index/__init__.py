@@ -149,26 +149,11 @@ class Indexes:
                         self._embedder_error = f"embedding module unavailable: {exc}"
                         return None
                     try:
-                        self._prebuild_fp32()
                         self._embedder = Embedder.load(self.settings.model_dir, variant=self.settings.embed_variant,
                                                        threads=self._threads)
                     except (EmbedderUnavailable, OSError, ValueError, RuntimeError) as exc:
                         self._embedder_error = str(exc) or type(exc).__name__
         return self._embedder
-
-    def _prebuild_fp32(self) -> None:
-        """Build the fp32 ONNX file before a first int8 load.
-
-        Why: ``embed.ensure_model_file`` builds int8 by recursing into the fp32 build while holding a
-        non-reentrant lock, which deadlocks on a fresh cache; building fp32 first sidesteps that.
-        """
-        variant = self.settings.embed_variant
-        cache = Path(self.settings.model_dir)
-        if variant == "fp32" or any(cache.glob(f"*-{variant}-*.onnx")):
-            return
-        from paperboy.index.embed import ensure_model_file
-
-        ensure_model_file(cache, "fp32")
 
     @property
     def embed_error(self) -> str | None:
