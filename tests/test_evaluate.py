@@ -105,6 +105,15 @@ def test_end_to_end_hybrid_with_cache(tmp_path, monkeypatch):
     assert orjson.loads(again.stdout)["hybrid"] == pytest.approx(res["hybrid"])
 
 
+def test_cli_eval_shows_progress(tmp_path):
+    root = write_beir(tmp_path / "beir")
+    out = CliRunner().invoke(main, ["--home", str(tmp_path / "home"), "eval", "--beir", str(root),
+                                    "--mode", "lexical"])
+    assert out.exit_code == 0, out.output
+    assert "ingest: 6 records in" in out.stderr and "queries lexical: 3 queries in" in out.stderr
+    assert "lexical " in out.stdout
+
+
 def test_cli_eval_reports_bad_folder(tmp_path):
     out = CliRunner().invoke(main, ["eval", "--beir", str(tmp_path), "--json"])
     assert out.exit_code != 0 and "corpus.jsonl" in out.output

@@ -27,11 +27,9 @@ Concurrency: any number of threads may call :meth:`search` / :meth:`get` while o
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
-import sys
 import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -110,17 +108,11 @@ class _RWLock:
 
 
 def _usearch() -> Any:
-    """Import usearch lazily so that importing this module never fails on a machine without it.
+    """usearch's ``index`` module, imported on first use (importing this module works without usearch), and only
+    through :mod:`paperboy.index.ann`, which loads onnxruntime before usearch (the other order crashes)."""
+    from paperboy.index.ann import usearch
 
-    onnxruntime is imported first when it is installed: usearch loads its NumKong kernels with
-    RTLD_GLOBAL, and importing onnxruntime *after* that crashes the process with a segmentation fault
-    (onnxruntime 1.32 / usearch 2.26 / numkong 7.8); the other order is fine.
-    """
-    if "usearch.index" not in sys.modules and importlib.util.find_spec("onnxruntime") is not None:
-        import onnxruntime  # noqa: F401
-    from usearch import index as usearch_index
-
-    return usearch_index
+    return usearch
 
 
 def _normalise(vectors: np.ndarray, dim: int) -> np.ndarray:
