@@ -237,7 +237,7 @@ def serve(home: str, queries_file: str) -> None:
         for filtered in (False, True):
             times, empty = [], 0
             for item in queries:
-                engine._qcache.clear()  # query embedding is part of every measured request
+                engine.clear_query_cache()  # query embedding is part of every measured request
                 t = time.perf_counter()
                 res = engine.search(SearchRequest(query=item["q"], mode=mode, limit=10,
                                                   filters=filt if filtered else Filters()))
@@ -279,6 +279,7 @@ def fts5_compare(home: Path, n: int) -> dict:
     """SQLite FTS5 over the same titles+abstracts: frequent-term top-10 latency, vs tantivy."""
     from paperboy.config import load_settings
     from paperboy.index.lexical import LexicalIndex
+    from paperboy.search.parse import parse_query
 
     db = sqlite3.connect(home / "fts5.db")
     src = sqlite3.connect(home / "paperboy.db")
@@ -300,7 +301,7 @@ def fts5_compare(home: Path, n: int) -> dict:
                        (fts_q,)).fetchall()
             times_f.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            lex.search(term, 10)
+            lex.search(parse_query(term), 10)
             times_t.append((time.perf_counter() - t) * 1000)
         out["queries"][term] = {"fts5_ms": statistics.median(times_f), "tantivy_ms": statistics.median(times_t)}
     db.close()
