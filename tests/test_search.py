@@ -364,6 +364,11 @@ def test_typos_get_a_suggestion_from_the_index_vocabulary(engine):
     assert fixed.notice is None and fixed.suggestion is None and fixed.total > 0
 
 
+def test_one_unknown_word_gets_a_suggestion_without_a_notice(engine):
+    res = ask(engine, "graph neural netwroks", mode="lexical")
+    assert res.hits and res.notice is None and res.suggestion == "graph neural networks"
+
+
 def test_real_words_get_no_notice_or_suggestion(engine):
     for query in ("graph neural networks", "zebras", "continual learning +forgetting"):
         res = ask(engine, query, mode="lexical")

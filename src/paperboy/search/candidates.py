@@ -9,6 +9,7 @@ returns papers a filter would drop afterwards and no results are lost.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,6 +113,12 @@ class Candidates:
             return [], []
         ids, scores = self.indexes.vectors().search(qvec, k, **kw)
         return [int(i) for i in ids], [float(x) for x in scores]
+
+    def written(self, word: str, term: str, sample: int = 3) -> bool:
+        """Whether papers using the index term ``term`` write it as ``word`` (the index keeps only stems)."""
+        pids, _ = self.lexical.search(ParsedQuery(text=word, should=[term]), sample)
+        pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE)
+        return any(pattern.search(f"{sp.paper.title} {sp.paper.abstract}") for sp in self.store.get_many(pids))
 
     def cosines(self, qvec: np.ndarray, pids: Sequence[int]) -> dict[int, float]:
         """Exact cosine of ``qvec`` with each of ``pids``' stored vectors, in one call (an id-restricted scan)."""

@@ -175,7 +175,7 @@ class SearchEngine:
             ranked = self._fuse(cands, q, dense, lex_pids, lex_scores, lex_k, depth, req)
         words = None
         if req.mode != "dense" or dense is None:
-            words = check_words(q, req.query, cands.lexical, lexical_found=bool(lex_pids),
+            words = check_words(q, req.query, cands.lexical, cands.written, lexical_found=bool(lex_pids),
                                 dense_found=dense is not None and bool(dense[1]))
             notice = " ".join(n for n in (words.notice, notice) if n) or None
         _apply_pins(ranked, pins)
