@@ -30,7 +30,7 @@ class QueryError(ValueError):
     """A request that cannot be answered (e.g. an inverted date range); the message is safe to show users."""
 
 
-def clean_text(text: object, max_chars: int = MAX_QUERY_CHARS) -> str:
+def clean_text(text: object, max_chars: int = MAX_QUERY_CHARS, what: str = "the query") -> str:
     """Make any input a safe query string: bytes decoded leniently, lone surrogates and control characters
     removed, whitespace collapsed, cut to ``max_chars``."""
     if text is None:
@@ -38,13 +38,13 @@ def clean_text(text: object, max_chars: int = MAX_QUERY_CHARS) -> str:
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8", "replace")
     if not isinstance(text, str):
-        raise QueryError("the query must be text")
+        raise QueryError(f"{what} must be text")
     text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates (undecodable argv) -> '?'
     return " ".join(_CONTROL.sub(" ", text).split())[:max_chars]
 
 
-def _clean_optional(value: object) -> str | None:
-    return clean_text(value, MAX_FILTER_CHARS) or None
+def _clean_optional(value: object, what: str) -> str | None:
+    return clean_text(value, MAX_FILTER_CHARS, what) or None
 
 
 @dataclass(slots=True, frozen=True)
@@ -57,7 +57,7 @@ class Filters:
 
     def __post_init__(self) -> None:
         for name in ("category", "author", "venue"):
-            object.__setattr__(self, name, _clean_optional(getattr(self, name)))
+            object.__setattr__(self, name, _clean_optional(getattr(self, name), f"the {name} filter"))
         if self.since and self.until and self.since > self.until:
             raise QueryError(f"the date range is inverted: {self.since} is after {self.until}")
 
