@@ -9,9 +9,9 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from fixtures.search_home import MODEL_CACHE, embedder_ready
 from paperboy.cli import main
 from paperboy.evaluate import EvalError, evaluate_beir, load_beir, mrr_at, ndcg_at, recall_at, score_run
-from test_search import MODEL_CACHE, embedder_ready
 
 
 def test_ndcg_hand_computed():
