@@ -33,8 +33,7 @@ IndexScope = Literal["none", "existing-lexical", "lexical", "all"]
 class PipelineReport:
     """What one :func:`run` did (or, inside :class:`PipelineInterrupted`, what it kept)."""
 
-    ingest: IngestSummary | None = None
-    ingested_kept: int = 0  # records in committed ingest batches (all of them unless interrupted)
+    ingest: IngestSummary | None = None  # filled in as batches commit, so an interrupted run knows what it kept
     index: SyncReport | None = None
     index_busy: str | None = None  # why indexing was skipped: another process is updating this home's indexes
     vectors: int = 0  # vectors in the saved index after the run
@@ -63,8 +62,10 @@ class PipelineInterrupted(KeyboardInterrupt):
         """One sentence for the user: what survives and that a re-run resumes from it."""
         r = self.report
         parts = []
-        if r.ingest is not None or self.stage == "ingest":
-            parts.append(f"{r.ingested_kept:,} ingested records (re-ingesting skips them quickly)")
+        if r.ingest is not None:
+            b = r.ingest.batches
+            parts.append(f"{b:,} committed batch{'es' if b != 1 else ''} ({r.ingest.line()}; re-ingesting skips "
+                         "them quickly)" if b else "no ingest batch (none had committed)")
         if r.index is not None:
             parts.append(f"{r.index.lexical:,} papers indexed lexically" if r.index.lexical else
                          "the lexical index as it was (its pass had not finished)")
@@ -98,13 +99,14 @@ def run(settings: Settings, store: Store, records: Iterable[Paper | Reject | Che
     try:
         if records is not None:
             def counted(n: int) -> None:
-                report.ingested_kept += n
                 if progress:
                     progress("ingest", n, None)
 
             if progress:
                 progress("ingest", 0, None)
-            report.ingest = ingest(store, records, batch_size=settings.batch_size, strict=strict, progress=counted)
+            report.ingest = IngestSummary()
+            ingest(store, records, batch_size=settings.batch_size, strict=strict, progress=counted,
+                   summary=report.ingest)
         if index == "none" or (index == "existing-lexical" and not _has_lexical_index(settings)):
             _notify(notify, report)
             return report
