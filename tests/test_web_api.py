@@ -132,7 +132,7 @@ def test_unknown_api_path_is_json_404(client: httpx.Client) -> None:
     data = get_json(client, "/api/v1/nothing-here", 404)
     assert data == {"error": "Not found", "status": 404}
     r = client.post("/api/v1/search?q=x")
-    assert r.status_code == 405 and r.json()["status"] == 405
+    assert r.status_code == 405 and r.json()["status"] == 405 and r.headers["allow"] == "GET"
 
 
 def test_openapi_document_validates(client: httpx.Client) -> None:

@@ -25,11 +25,13 @@ from fastapi import APIRouter, Query, Request
 from paperboy.papers import Paper
 from paperboy.query import MAX_LIMIT, MAX_OFFSET, SearchRequest
 from paperboy.web.errors import WebError
+from paperboy.web.models import JSON_ERRORS, HfItemOut, HfPaperOut
 from paperboy.web.params import clean, parse_period
 from paperboy.web.services import reads, services
 from paperboy.web.shapes import JSONResponseFast
 
-router = APIRouter(prefix="/api", tags=["Hugging Face Papers compatible"])
+router = APIRouter(prefix="/api", tags=["Hugging Face Papers compatible"], responses=JSON_ERRORS,
+                   default_response_class=JSONResponseFast)
 
 HF_CACHE = {"Cache-Control": "public, max-age=60"}
 HF_DEFAULT_LIMIT = 50
@@ -79,7 +81,8 @@ def _json(content: object) -> JSONResponseFast:
     return JSONResponseFast(content, headers=HF_CACHE)
 
 
-@router.get("/papers/search", summary="Search papers (Hugging Face Papers compatible)")
+@router.get("/papers/search", summary="Search papers (Hugging Face Papers compatible)",
+            response_model=list[HfItemOut])
 @reads("papers")
 def hf_search(request: Request,
               q: str | None = Query(None, description="Search query; without one, the newest papers."),
@@ -93,7 +96,8 @@ def hf_search(request: Request,
     return _json([hf_item(h.paper) for h in result.hits])
 
 
-@router.get("/daily_papers", summary="Papers of a day, week or month (Hugging Face Papers compatible)")
+@router.get("/daily_papers", summary="Papers of a day, week or month (Hugging Face Papers compatible)",
+            response_model=list[HfItemOut])
 @reads("papers", "events")
 def hf_daily_papers(
     request: Request,
@@ -116,7 +120,8 @@ def hf_daily_papers(
     return _json([hf_item(p) for p in svc.newest(**window, limit=limit, offset=offset).papers])
 
 
-@router.get("/papers/{ident:path}", summary="One paper by arXiv id (Hugging Face Papers compatible)")
+@router.get("/papers/{ident:path}", summary="One paper by arXiv id (Hugging Face Papers compatible)",
+            response_model=HfPaperOut)
 @reads("papers")
 def hf_paper_info(request: Request, ident: str) -> JSONResponseFast:
     svc = services(request)

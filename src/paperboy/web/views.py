@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse
 from paperboy.papers import Paper
 from paperboy.query import MAX_LIMIT, MAX_OFFSET
 from paperboy.web.errors import WebError
+from paperboy.web.models import JSON_ERRORS, HomeOut, ListingOut, PaperPageOut, SearchOut, TrendingOut
 from paperboy.web.paging import listing_url, page_links
 from paperboy.web.params import (
     DEFAULT_LIMIT,
@@ -87,7 +88,7 @@ def render_json(request: Request, ctx: Context) -> JSONResponseFast:
     return JSONResponseFast(json_data(request, ctx), headers=PAGE_CACHE)
 
 
-def resource(path: str, *, summary: str, depends: tuple[str, ...] = ("papers",),
+def resource(path: str, *, summary: str, model: type, depends: tuple[str, ...] = ("papers",),
              aliases: tuple[str, ...] = ()) -> Callable:
     """Register ``view`` as the HTML page at ``path`` and its JSON twin at ``/api/v1`` + ``path``."""
     def register(view: Callable[..., Context]) -> Callable[..., Context]:
@@ -107,7 +108,7 @@ def resource(path: str, *, summary: str, depends: tuple[str, ...] = ("papers",),
             fn.__doc__ = view.__doc__
         router.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse, include_in_schema=False)
         router.add_api_route(twin_path(path), twin, methods=["GET"], summary=summary, tags=API_TAGS,
-                             response_class=JSONResponseFast)
+                             response_class=JSONResponseFast, response_model=model, responses=JSON_ERRORS)
         for alias in aliases:
             router.add_api_route(alias, twin, methods=["GET"], include_in_schema=False,
                                  response_class=JSONResponseFast)
@@ -120,7 +121,7 @@ def resource(path: str, *, summary: str, depends: tuple[str, ...] = ("papers",),
 
 
 @resource("/", summary="The home page: newest papers, the latest by category and the current periods",
-          aliases=("/api/v1/home",))
+          model=HomeOut, aliases=("/api/v1/home",))
 def home(request: Request) -> Context:
     """Newest papers, then the latest few of each of the biggest archives, and today / this week / this month."""
     svc = services(request)
@@ -144,13 +145,13 @@ def listing(request: Request, *, heading: str, path: str, feed: str, category: s
     return Context("listing.html", heading, url(offset), data, entries=page.papers, feed=feed)
 
 
-@resource("/latest", summary="Newest papers first")
+@resource("/latest", summary="Newest papers first", model=ListingOut)
 def latest(request: Request, limit: int = Q_LIMIT, offset: int = Q_LIST_OFFSET) -> Context:
     return listing(request, heading="Latest papers", path="/latest", feed="/feeds/latest.atom", limit=limit,
                    offset=offset)
 
 
-@resource("/category/{category}", summary="A category's papers (prefix match), newest first",
+@resource("/category/{category}", summary="A category's papers (prefix match), newest first", model=ListingOut,
           aliases=("/api/v1/categories/{category}",))
 def category(request: Request, category: str, limit: int = Q_LIMIT, offset: int = Q_LIST_OFFSET) -> Context:
     cat = check_category(category)
@@ -160,7 +161,8 @@ def category(request: Request, category: str, limit: int = Q_LIMIT, offset: int 
                    category=cat, limit=limit, offset=offset)
 
 
-@resource("/author/{name:path}", summary="An author's papers, newest first", aliases=("/api/v1/authors/{name:path}",))
+@resource("/author/{name:path}", summary="An author's papers, newest first", model=ListingOut,
+          aliases=("/api/v1/authors/{name:path}",))
 def author(request: Request, name: str, limit: int = Q_LIMIT, offset: int = Q_LIST_OFFSET) -> Context:
     who = clean(name, 200, "author name")
     if not who:
@@ -172,7 +174,7 @@ def author(request: Request, name: str, limit: int = Q_LIMIT, offset: int = Q_LI
 
 
 @resource("/trending", summary="Papers of a day, week or month (newest first until trending lands)",
-          depends=("papers", "events"))
+          model=TrendingOut, depends=("papers", "events"))
 def trending(
     request: Request,
     date: str | None = Query(None, description="YYYY-MM-DD."),  # noqa: A002
@@ -226,7 +228,8 @@ def search_page(request: Request, q: str | None = Query(None), category: str | N
     return render_html(request, search_context(request, p, "page"))
 
 
-@router.get(twin_path("/search"), summary="Search papers (hybrid, lexical or dense)", tags=API_TAGS)
+@router.get(twin_path("/search"), summary="Search papers (hybrid, lexical or dense)", tags=API_TAGS,
+            response_class=JSONResponseFast, response_model=SearchOut, responses=JSON_ERRORS)
 @reads("papers")
 def search_twin(
     request: Request,
@@ -247,7 +250,7 @@ def search_twin(
 
 
 @resource("/paper/{ident:path}", summary="One paper by id, arXiv id (any form) or DOI, with similar papers",
-          aliases=("/api/v1/papers/{ident:path}",))
+          model=PaperPageOut, aliases=("/api/v1/papers/{ident:path}",))
 def paper(request: Request, ident: str) -> Context:
     """One paper, with its versions, BibTeX and similar papers."""
     svc = services(request)
