@@ -3,6 +3,7 @@ and keyed by the data versions each view reads."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -150,3 +151,45 @@ def test_each_view_is_keyed_by_the_versions_it_reads(events_site: tuple[httpx.Cl
     assert _cache_use(client, paper)[1] == "hit"
     assert _cache_use(client, trending)[1] == "miss"
     assert _cache_use(client, trending)[1] == "hit"
+
+
+# -- addresses: base_url and forwarded headers ---------------------------------------------------------------------
+
+
+def _serve(site: Site, **changes: str) -> LiveServer:
+    from paperboy.web.app import create_app
+
+    return LiveServer(create_app(dataclasses.replace(site.settings, **changes), load_engine="never"))
+
+
+FORWARDED = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https", "Host": "evil.example"}
+
+
+def test_forwarded_headers_are_believed_only_from_trusted_proxies(site: Site) -> None:
+    for trusted, client_ip, scheme in (("", "127.0.0.1", "http"), ("10.0.0.0/8, 127.0.0.1", "6.6.6.6", "https")):
+        with _serve(site, trusted_proxies=trusted) as server, httpx.Client(base_url=server.url) as c, \
+                access_log() as records:
+            data = c.get("/api/v1/latest", params={"limit": 1}, headers=FORWARDED).json()
+        assert data["papers"][0]["url"].startswith(f"{scheme}://evil.example/"), trusted
+        assert [r["client"] for r in records if r["path"] == "/api/v1/latest"] == [client_ip], trusted
+
+
+def test_base_url_setting_builds_every_absolute_url(site: Site) -> None:
+    with _serve(site, base_url="https://papers.example.org/") as server, httpx.Client(base_url=server.url) as c:
+        data = c.get("/api/v1/latest", params={"limit": 2}, headers=FORWARDED).json()
+        assert data["next"].startswith("https://papers.example.org/api/v1/latest?")
+        assert all(p["url"].startswith("https://papers.example.org/paper/") for p in data["papers"])
+        feed = c.get("/feeds/latest.atom", headers={"Host": "evil.example"}).text
+        assert "evil.example" not in feed and 'href="https://papers.example.org/paper/' in feed
+        page = c.get("/paper/0704.0001", headers={"Host": "evil.example"}).text
+        assert '<link rel="canonical" href="https://papers.example.org/paper/0704.0001">' in page
+
+
+@pytest.mark.parametrize("changes", [{"base_url": "ftp://x.org"}, {"base_url": "papers.example.org"},
+                                     {"base_url": "https://x.org/?a=1"}, {"trusted_proxies": "10.0.0.0/8, proxy"}])
+def test_bad_address_settings_are_refused(tmp_path, changes: dict) -> None:
+    from paperboy.config import ConfigError, load_settings
+
+    (tmp_path / "config.toml").write_text("".join(f'{k} = "{v}"\n' for k, v in changes.items()))
+    with pytest.raises(ConfigError):
+        load_settings(tmp_path)

@@ -65,7 +65,8 @@ class Context:
 
 
 def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """The site's address for absolute URLs: the ``base_url`` setting, else the request's own (Host header)."""
+    return (services(request).settings.base_url or str(request.base_url)).rstrip("/")
 
 
 def render_html(request: Request, ctx: Context) -> HTMLResponse:
