@@ -128,10 +128,11 @@ def parse_date_precision(text: str | None) -> tuple[date | None, str]:
     if not text:
         return None, "day"
     s = str(text).strip()
-    if re.fullmatch(r"\d{4}", s):
-        return _checked(int(s), 1), "year"
-    if re.fullmatch(r"\d{4}-\d{2}", s):
-        return _checked(int(s[:4]), int(s[5:])), "month"
+    if re.fullmatch(r"\d{4}(?:-\d{2})?", s):
+        try:
+            return date(int(s[:4]), int(s[5:] or 1), 1), "month" if len(s) > 4 else "year"
+        except ValueError:
+            return None, "day"
     if len(s) == 10 and s[4] == "-":
         try:
             return date.fromisoformat(s), "day"
@@ -146,13 +147,6 @@ def parse_date_precision(text: str | None) -> tuple[date | None, str]:
         return datetime.fromisoformat(s.replace("Z", "+00:00")).date(), "day"
     except ValueError:
         return None, "day"
-
-
-def _checked(year: int, month: int) -> date | None:
-    try:
-        return date(year, month, 1)
-    except ValueError:
-        return None
 
 
 def date_span(start: date, precision: str) -> tuple[date, date]:
