@@ -146,7 +146,7 @@ def test_openapi_document_validates(client: httpx.Client) -> None:
                  "/api/papers/{ident}", "/api/daily_papers", "/feeds/search.atom", "/healthz", "/metrics"):
         assert path in paths, path
     names = {p["name"] for p in paths["/api/v1/search"]["get"]["parameters"]}
-    assert names == {"q", "category", "since", "until", "author", "sort", "mode", "limit", "offset"}
+    assert names == {"q", "category", "since", "until", "author", "venue", "sort", "mode", "limit", "offset"}
     assert not any(p.startswith(("/paper/", "/search", "/static")) for p in paths)  # HTML pages stay out
 
 

@@ -193,3 +193,63 @@ def test_bad_address_settings_are_refused(tmp_path, changes: dict) -> None:
     (tmp_path / "config.toml").write_text("".join(f'{k} = "{v}"\n' for k, v in changes.items()))
     with pytest.raises(ConfigError):
         load_settings(tmp_path)
+
+
+# -- one shape, one validation -------------------------------------------------------------------------------------
+
+
+def test_json_is_gzipped_when_asked_and_plain_otherwise(client: httpx.Client) -> None:
+    for _ in range(2):  # the second answer comes from the response cache: still right for each client
+        zipped = client.get("/api/v1/", headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers["content-encoding"] == "gzip" and "accept-encoding" in zipped.headers["vary"].lower()
+        assert int(zipped.headers["content-length"]) * 3 < len(zipped.content)
+        plain = client.get("/api/v1/", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and int(plain.headers["content-length"]) == len(plain.content)
+        assert plain.json() == zipped.json()
+
+
+def test_json_author_names_are_readable_and_capped(client: httpx.Client) -> None:
+    paper = client.get("/api/v1/paper/0704.0001").json()
+    assert "C. Balázs" in [a["name"] for a in paper["authors"]]  # as the page shows it, not Bal\'azs
+    assert any("Bal" in a["url"] for a in paper["authors"])
+    hits = client.get("/api/v1/search", params={"q": "telescope scheduling crowd", "mode": "lexical"}).json()["hits"]
+    crowd = next(h["paper"] for h in hits if h["paper"]["id"] == "crowd-1")
+    assert len(crowd["authors"]) == 20 and crowd["authors_more"] == 40
+    assert len(client.get("/api/v1/paper/crowd-1").json()["authors"]) == 60  # the paper itself: every author
+    page = get_ok(client, "/search?q=telescope+scheduling+crowd&mode=lexical").text
+    assert "and 54 more" in page
+
+
+def test_cards_show_the_matching_category_first_and_the_venue(client: httpx.Client) -> None:
+    page = get_ok(client, "/search?q=telescope+scheduling+crowd&category=cs&mode=lexical").text
+    card = page.split('href="/paper/crowd-1"', 1)[1].split("</li>", 1)[0]
+    tags = re.findall(r'class="tag" href="/category/([^"]+)"', card)
+    assert tags[0] == "cs.LG" and len(tags) == 3
+    assert '<span class="venue">NeurIPS 2020</span>' in card
+    listing = get_ok(client, "/category/cs?limit=100").text
+    assert re.findall(r'class="tag" href="/category/([^"]+)"',
+                      listing.split('href="/paper/crowd-1"', 1)[1].split("</li>", 1)[0])[0] == "cs.LG"
+
+
+def test_feeds_never_invent_a_date(client: httpx.Client) -> None:
+    feed = client.get("/feeds/author/Ana%20Nonymous.atom").text
+    assert "<id>urn:paperboy:paper:undated-1</id>" in feed and "1970" not in feed
+
+
+def test_venue_parameter_is_parsed_and_kept_in_urls() -> None:
+    from paperboy.web.params import search_params
+
+    p = search_params("x", None, None, None, None, None, None, 20, 0, require_query=True, venue="  ICLR 2024 ")
+    assert p.venue == "ICLR 2024" and "venue=ICLR+2024" in p.query_string() and p.as_dict()["venue"] == "ICLR 2024"
+
+
+@pytest.mark.parametrize("limit", ["1000", "-5", "0"])
+def test_cli_and_api_refuse_the_same_limits(client: httpx.Client, tmp_path, limit: str) -> None:
+    from click.testing import CliRunner
+
+    from paperboy.cli import main
+
+    api = client.get("/api/v1/search", params={"q": "galaxy", "limit": limit})
+    assert api.status_code == 400
+    out = CliRunner().invoke(main, ["--home", str(tmp_path), "search", "galaxy", "--limit", limit])
+    assert out.exit_code != 0 and api.json()["error"] in out.output

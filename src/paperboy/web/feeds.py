@@ -49,9 +49,7 @@ def xml_text(text: str | None) -> str:
     return _NOT_XML.sub("", text or "")
 
 
-def rfc3339(d: date | datetime | None) -> str:
-    if d is None:
-        return "1970-01-01T00:00:00Z"
+def rfc3339(d: date | datetime) -> str:
     if isinstance(d, datetime):
         return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return f"{d.isoformat()}T00:00:00Z"
@@ -91,7 +89,8 @@ def build_feed(*, title: str, self_url: str, html_url: str, papers: Iterable[Pap
         entry = _sub(feed, "entry")
         _sub(entry, "id", entry_id(paper))
         _sub(entry, "title", plain(paper.title), type="text")
-        _sub(entry, "updated", rfc3339(paper.updated or paper.submitted))
+        # A paper without any date is dated by when this server last saw the data change, never 1970.
+        _sub(entry, "updated", rfc3339(paper.updated or paper.submitted or fallback_updated))
         if paper.submitted:
             _sub(entry, "published", rfc3339(paper.submitted))
         for a in paper.authors[:100]:
@@ -156,10 +155,11 @@ def trending_feed(request: Request, date: str | None = None, week: str | None = 
 @reads("papers")
 def search_feed(request: Request, q: str = Query(..., max_length=1000), category: str | None = None,
                 since: str | None = None, until: str | None = None, author: str | None = None,
-                sort: str | None = Query(None, description="`relevance` or `newest`."),
+                venue: str | None = None, sort: str | None = Query(None, description="`relevance` or `newest`."),
                 mode: str | None = None, limit: int = Q_FEED_LIMIT, offset: int = 0) -> AtomResponse:
     """Follow a search in a feed reader: the same results as ``/search`` with the same URL parameters."""
-    p = search_params(q, category, since, until, author, sort, mode, limit, offset, require_query=True)
+    p = search_params(q, category, since, until, author, sort, mode, limit, offset, require_query=True,
+                      venue=venue)
     ctx = views.search_context(request, p, "feed")
     notice = ctx.data["notice"]
     return atom(request, ctx, subtitle=f"About {ctx.data['total']:,} results" + (f"; {notice}" if notice else ""))

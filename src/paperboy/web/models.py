@@ -50,7 +50,6 @@ class PaperOut(_Out):
     versions: list[VersionOut]
     doi: str | None
     journal_ref: str | None
-    venue: str | None = Field(None, description="Where it was published (journal reference or venue).")
     comments: str | None
     report_no: str | None
     license: str | None

@@ -345,11 +345,24 @@ def bibtex(paper: Paper) -> str:
 # -- paper cards (list items) ------------------------------------------------------------------------------------
 
 MAX_CARD_AUTHORS = 6
+MAX_CARD_TAGS = 3
+
+
+def tags_first(categories: list[str], wanted: str | None) -> list[str]:
+    """``categories`` with those inside ``wanted`` (a category or archive prefix) first, order kept otherwise."""
+    if not wanted:
+        return list(categories)
+    w = wanted.lower()
+    inside = [c for c in categories if c.lower() == w or c.lower().startswith(w + ".")]
+    return inside + [c for c in categories if c not in inside]
 
 
 def card_html(paper: Paper, highlights: dict | None = None, why: str | None = None,
-              show_snippet: bool = True) -> Markup:
+              show_snippet: bool = True, category: str | None = None) -> Markup:
     """One paper as a list item (search results, listings, similar papers).
+
+    Tags show the categories a ``category`` filter matched first (a ``cs`` hit cross-listed from astro-ph shows
+    its cs label), and the venue (journal reference) when there is one.
 
     Written in Python rather than as a Jinja macro: a results page holds 20 of these and macro calls
     cost ~0.5 ms each, more than the search itself.  Every value is escaped here (``escape``), and every
@@ -362,13 +375,15 @@ def card_html(paper: Paper, highlights: dict | None = None, why: str | None = No
     authors = paper.authors[:MAX_CARD_AUTHORS]
     out.append(", ".join(f'<a href="{escape(author_path(a.name))}">{escape(detex(a.name))}</a>' for a in authors))
     if len(paper.authors) > MAX_CARD_AUTHORS:
-        out.append(f", et al. ({len(paper.authors)} authors)")
+        out.append(f" and {len(paper.authors) - MAX_CARD_AUTHORS:,} more")
     out.append("</span>")
     if shown := display_date(paper):  # "2025", "March 2025" or "13 March 2025": the precision the record has
         when = (paper.submitted or paper.updated).isoformat()[: {"year": 4, "month": 7}.get(paper.date_precision, 10)]
         out.append(f'\n    <span class="sep" aria-hidden="true">&middot;</span> <time datetime="{when}">{shown}</time>')
-    for c in paper.categories[:3]:
+    for c in tags_first(paper.categories, category)[:MAX_CARD_TAGS]:
         out.append(f' <a class="tag" href="{escape(category_path(c))}">{escape(c)}</a>')
+    if paper.journal_ref:
+        out.append(f'\n    <span class="venue">{escape(detex(paper.journal_ref))}</span>')
     if paper.withdrawn:
         out.append(' <span class="tag warn">withdrawn</span>')
     out.append("\n  </p>")
@@ -380,8 +395,8 @@ def card_html(paper: Paper, highlights: dict | None = None, why: str | None = No
     return Markup("".join(out))
 
 
-def hit_html(hit) -> Markup:  # noqa: ANN001 - a paperboy.query.Hit
-    return card_html(hit.paper, hit.highlights, hit.why, True)
+def hit_html(hit, category: str | None = None) -> Markup:  # noqa: ANN001 - a paperboy.query.Hit
+    return card_html(hit.paper, hit.highlights, hit.why, True, category)
 
 
 # -- the environment ----------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from paperboy.papers import Paper
-from paperboy.query import MAX_LIMIT, MAX_OFFSET
+from paperboy.query import MAX_LIMIT, MAX_OFFSET, SearchResult
 from paperboy.web.errors import WebError
 from paperboy.web.models import JSON_ERRORS, HomeOut, ListingOut, PaperPageOut, SearchOut, TrendingOut
 from paperboy.web.paging import listing_url, page_links
@@ -37,7 +37,7 @@ from paperboy.web.params import (
 )
 from paperboy.web.render import author_path, bibtex, category_path, paper_path
 from paperboy.web.services import reads, services
-from paperboy.web.shapes import JSONResponseFast, Link, jsonable, twin_path
+from paperboy.web.shapes import JSONResponseFast, Link, jsonable, paper_json, twin_path
 
 router = APIRouter()
 
@@ -60,7 +60,7 @@ class Context:
     data: dict[str, Any]  # what the JSON twin returns and the template reads
     entries: list[Paper] = field(default_factory=list)  # the papers a feed of this resource carries, in order
     feed: str | None = None  # this resource's Atom feed (path and query)
-    root: str | None = None  # a key of ``data`` whose object is the JSON's top level (one paper)
+    root: str | None = None  # a key of ``data`` whose paper is the JSON's top level, with all its authors
     chrome: dict[str, Any] = field(default_factory=dict)  # what only the HTML page needs (form options)
 
 
@@ -82,7 +82,7 @@ def json_data(request: Request, ctx: Context) -> dict:
     if ctx.root is None:
         return jsonable(ctx.data, base)
     rest = {k: v for k, v in ctx.data.items() if k != ctx.root}
-    return {**jsonable(ctx.data[ctx.root], base), **jsonable(rest, base)}
+    return {**paper_json(ctx.data[ctx.root], base, max_authors=None), **jsonable(rest, base)}
 
 
 def render_json(request: Request, ctx: Context) -> JSONResponseFast:
@@ -201,6 +201,16 @@ def trending(
                    feed=f"/feeds/trending.atom?{qs}")
 
 
+def search_data(p: SearchParams, result: SearchResult) -> dict[str, Any]:
+    """A search's data, as the page, its JSON twin, its feed and ``paperboy search --json`` give it."""
+    links = page_links(lambda o: "/search?" + p.query_string(offset=o), limit=p.limit, offset=p.offset,
+                       total=result.total, shown=len(result.hits), max_offset=MAX_OFFSET)
+    return {"query": p, "total": result.total, "took_ms": round(result.took_ms, 3), "mode_used": result.mode_used,
+            "notice": result.notice, **links, "hits": result.hits,
+            # SearchResult.suggestion arrives with the query layer's spelling suggestions.
+            "suggestion": getattr(result, "suggestion", None)}
+
+
 def search_context(request: Request, p: SearchParams, surface: str) -> Context:
     """A search page's data (the form alone when there is no query)."""
     svc = services(request)
@@ -209,10 +219,7 @@ def search_context(request: Request, p: SearchParams, surface: str) -> Context:
     if not p.q:
         return Context("search.html", "Search", path, {"query": p}, chrome=chrome)
     result = svc.search(p.request(), surface)
-    links = page_links(lambda o: "/search?" + p.query_string(offset=o), limit=p.limit, offset=p.offset,
-                       total=result.total, shown=len(result.hits), max_offset=MAX_OFFSET)
-    data = {"query": p, "total": result.total, "took_ms": round(result.took_ms, 3), "mode_used": result.mode_used,
-            "notice": result.notice, **links, "hits": result.hits}
+    data = search_data(p, result)
     chrome["result"] = result
     return Context("search.html", f"search {p.q}", path, data, entries=[h.paper for h in result.hits],
                    feed="/feeds/search.atom?" + p.query_string(), chrome=chrome)
@@ -222,10 +229,10 @@ def search_context(request: Request, p: SearchParams, surface: str) -> Context:
 @reads("papers")
 def search_page(request: Request, q: str | None = Query(None), category: str | None = Query(None),
                 since: str | None = Query(None), until: str | None = Query(None), author: str | None = Query(None),
-                sort: str | None = Query(None), mode: str | None = Query(None), limit: int = Query(DEFAULT_LIMIT),
-                offset: int = Query(0)) -> HTMLResponse:
+                venue: str | None = Query(None), sort: str | None = Query(None), mode: str | None = Query(None),
+                limit: int = Query(DEFAULT_LIMIT), offset: int = Query(0)) -> HTMLResponse:
     """The search page: the form always, results when there is a query (its twin requires one)."""
-    p = search_params(q, category, since, until, author, sort, mode, limit, offset, require_query=False)
+    p = search_params(q, category, since, until, author, sort, mode, limit, offset, require_query=False, venue=venue)
     return render_html(request, search_context(request, p, "page"))
 
 
@@ -240,13 +247,14 @@ def search_twin(
     since: str | None = Query(None, description="First submission on or after this day (YYYY-MM-DD)."),
     until: str | None = Query(None, description="First submission on or before this day (YYYY-MM-DD)."),
     author: str | None = Query(None, description="Author name; all words must match one author."),
+    venue: str | None = Query(None, description="Venue or journal words: `ICLR`, `ICLR 2024`, `Phys. Rev. D`."),
     sort: str = Query("relevance", description="`relevance` or `newest`.", pattern="^(relevance|newest)$"),
     mode: str = Query("hybrid", description="`hybrid`, `lexical` or `dense`.", pattern="^(hybrid|lexical|dense)$"),
     limit: int = Q_LIMIT,
     offset: int = Q_OFFSET,
 ) -> JSONResponseFast:
     """The search page's JSON twin: the same engine call, the same parameters."""
-    p = search_params(q, category, since, until, author, sort, mode, limit, offset, require_query=True)
+    p = search_params(q, category, since, until, author, sort, mode, limit, offset, require_query=True, venue=venue)
     return render_json(request, search_context(request, p, "api"))
 
 
