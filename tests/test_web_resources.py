@@ -253,3 +253,26 @@ def test_cli_and_api_refuse_the_same_limits(client: httpx.Client, tmp_path, limi
     assert api.status_code == 400
     out = CliRunner().invoke(main, ["--home", str(tmp_path), "search", "galaxy", "--limit", limit])
     assert out.exit_code != 0 and api.json()["error"] in out.output
+
+
+# -- small things a reader sees ----------------------------------------------------------------------------------
+
+
+def test_tab_titles_are_plain_text_not_tex(client: httpx.Client) -> None:
+    title = re.search(r"<title>(.*?)</title>", get_ok(client, "/paper/0704.0005").text)[1]
+    assert title.startswith("From dyadic Λ_α to Λ_α") and "\\" not in title and "$" not in title
+    from paperboy.web.render import plain
+
+    assert plain(r"Bounds for $O(n^{1+\gamma})$, $\frac{1}{2}$ and Bal\'azs") == "Bounds for O(n^(1+γ)), 1/2 and Balázs"
+    assert plain("costs $5 and $10") == "costs $5 and $10"  # stray dollars stay as written
+    assert plain(r"broken $\frac{1}{$ TeX") == r"broken \frac{1}{ TeX"
+
+
+def test_headings_keep_month_capitals(client: httpx.Client) -> None:
+    page = get_ok(client, "/trending?date=2007-04-02").text
+    assert '<h1 id="trending-title">2 April 2007</h1>' in page
+
+
+def test_empty_details_are_not_shown(client: httpx.Client) -> None:
+    assert 'id="details-title"' not in get_ok(client, "/paper/undated-1").text
+    assert 'id="details-title"' in get_ok(client, "/paper/0704.0001").text

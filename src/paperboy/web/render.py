@@ -250,8 +250,50 @@ def snippet(text: str | None, spans: Iterable[Span] = (), width: int = 360) -> M
 
 
 def plain(text: str | None) -> str:
-    """Text for places that cannot hold markup (<title>, meta tags, feeds): TeX accents resolved, nothing else."""
-    return detex(_CONTROL.sub(" ", text or ""))
+    """Text for places that cannot hold markup (<title>, meta tags, feeds, JSON names): TeX accents resolved and
+    formulas written as Unicode text ("$O(n^{1+\\gamma})$" becomes "O(n^(1+γ))")."""
+    text = _CONTROL.sub(" ", text or "")
+    if "$" not in text:
+        return detex(text)
+    # A "formula" with space inside its dollars is two stray dollar signs ("costs $5 and $10"): kept as written.
+    return "".join(detex(text[a:b]) if tex is None or tex != tex.strip() else tex_to_text(tex)
+                   for a, b, tex, _ in segments(text))
+
+
+@functools.lru_cache(maxsize=16384)
+def tex_to_text(tex: str) -> str:
+    """One formula as plain Unicode text, through the same converter as the MathML; the raw TeX on failure."""
+    try:
+        from latex2mathml.converter import convert_to_element
+
+        return " ".join(_math_text(convert_to_element(tex.strip())).split())
+    except Exception:  # noqa: BLE001 - any converter failure means "show the raw TeX"
+        return tex.strip()
+
+
+def _group(text: str) -> str:
+    return text if len(text) <= 1 else f"({text})"
+
+
+def _math_text(element) -> str:  # noqa: ANN001 - an lxml/ElementTree MathML element
+    tag = str(element.tag).rpartition("}")[2]
+    own = html.unescape(element.text or "")
+    if tag in ("mi", "mo") and own.startswith("\\"):
+        raise _Unsafe(f"unknown command {own}")
+    kids = [_math_text(child) + html.unescape(child.tail or "") for child in element]
+    if tag == "mover" and element.get("accent") == "true" and len(kids) == 2:
+        return kids[0] + kids[1]  # x^ for \hat{x}
+    if tag in ("msup", "msub", "mover", "munder") and len(kids) == 2:
+        return kids[0] + ("^" if tag in ("msup", "mover") else "_") + _group(kids[1].strip())
+    if tag in ("msubsup", "munderover") and len(kids) == 3:
+        return f"{kids[0]}_{_group(kids[1].strip())}^{_group(kids[2].strip())}"
+    if tag == "mfrac" and len(kids) == 2:
+        return f"{_group(kids[0].strip())}/{_group(kids[1].strip())}"
+    if tag == "msqrt":
+        return "√" + _group("".join(kids).strip())
+    if tag == "mspace":
+        return " "
+    return own + "".join(kids)
 
 
 # -- URLs ---------------------------------------------------------------------------------------------------------
