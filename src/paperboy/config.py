@@ -31,6 +31,7 @@ class Settings:
     harvest_delay: float = 3.0  # seconds between requests to arXiv (their stated courtesy)
     batch_size: int = 2000  # papers per ingest transaction
     embed_variant: str = "int8"
+    index_checkpoint_s: float = 30.0  # most seconds of index work a kill can lose (vectors are saved this often)
     host: str = "127.0.0.1"
     port: int = 8000
     #: The site's public address ("https://papers.example.org"): absolute URLs in JSON, feeds and mail use it
