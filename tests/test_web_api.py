@@ -15,7 +15,8 @@ def test_search_shape_and_paging(client: httpx.Client, site: Site) -> None:
     assert data["mode_used"] == "lexical" and data["notice"]
     assert len(data["hits"]) == 3
     hit = data["hits"][0]
-    assert set(hit) == {"paper", "score", "why", "highlights"}
+    assert set(hit) == {"paper", "score", "why", "explain", "highlights"}
+    assert hit["explain"]["lexical_rank"] == 1  # the ranks behind the sentence in "why"
     paper = hit["paper"]
     for key in ("id", "title", "abstract", "authors", "categories", "submitted", "versions", "links", "url", "api_url"):
         assert key in paper

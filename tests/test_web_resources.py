@@ -236,11 +236,20 @@ def test_feeds_never_invent_a_date(client: httpx.Client) -> None:
     assert "<id>urn:paperboy:paper:undated-1</id>" in feed and "1970" not in feed
 
 
-def test_venue_parameter_is_parsed_and_kept_in_urls() -> None:
-    from paperboy.web.params import search_params
+def test_venue_filter_in_every_format(client: httpx.Client) -> None:
+    data = client.get("/api/v1/search", params={"q": "telescope", "venue": "NeurIPS"}).json()
+    assert [h["paper"]["id"] for h in data["hits"]] == ["crowd-1"] and data["query"]["venue"] == "NeurIPS"
+    page = get_ok(client, "/search?q=telescope&venue=NeurIPS").text
+    assert 'name="venue" value="NeurIPS"' in page and 'href="/paper/crowd-1"' in page
+    assert "venue=NeurIPS" in re.search(r'type="application/json" href="([^"]+)"', page)[1]
+    feed = client.get("/feeds/search.atom", params={"q": "telescope", "venue": "NeurIPS"}).text
+    assert feed.count("<entry>") == 1
 
-    p = search_params("x", None, None, None, None, None, None, 20, 0, require_query=True, venue="  ICLR 2024 ")
-    assert p.venue == "ICLR 2024" and "venue=ICLR+2024" in p.query_string() and p.as_dict()["venue"] == "ICLR 2024"
+
+def test_search_page_offers_the_suggested_spelling(client: httpx.Client) -> None:
+    page = Page(get_ok(client, "/search?q=galxy+clusters").text)
+    assert "/search?q=galaxy+clusters" in page.links() and "Did you mean" in page.text
+    assert client.get("/api/v1/search", params={"q": "galxy clusters"}).json()["suggestion"] == "galaxy clusters"
 
 
 @pytest.mark.parametrize("limit", ["1000", "-5", "0"])

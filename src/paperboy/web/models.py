@@ -65,6 +65,7 @@ class HitOut(_Out):
     paper: PaperOut
     score: float
     why: str = Field(description="Why it matched, as a sentence.")
+    explain: dict[str, Any] = Field(description="The same as data: `pinned`, `fields`, `lexical_rank`, `dense_rank`.")
     highlights: dict[str, list[list[int]]] = Field(description="Matched spans per field: [start, end) offsets.")
 
 

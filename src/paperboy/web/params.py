@@ -86,14 +86,9 @@ class SearchParams:
     venue: str | None = None
 
     def request(self) -> SearchRequest:
-        # Filters.venue arrives with the query layer's venue filter; until then the parameter is parsed, kept
-        # in URLs and refused with a clear message rather than silently ignored.
-        venue = {"venue": self.venue} if self.venue else {}
-        if venue and "venue" not in Filters.__dataclass_fields__:
-            raise WebError(400, "filtering by venue is not available on this server yet")
         try:
             filters = Filters(category=self.category, since=self.since, until=self.until, author=self.author,
-                              **venue)
+                              venue=self.venue)
         except QueryError as exc:
             raise WebError(400, str(exc)) from exc
         return SearchRequest(query=self.q, filters=filters, sort=self.sort, mode=self.mode,  # type: ignore[arg-type]

@@ -64,7 +64,7 @@ def paper_json(paper: Paper, base: str, max_authors: int | None = MAX_AUTHORS) -
 
 def hit_json(hit: Hit, base: str) -> dict:
     return {"paper": paper_json(hit.paper, base), "score": round(float(hit.score), 6), "why": hit.why,
-            "highlights": {k: [list(s) for s in v] for k, v in (hit.highlights or {}).items()}}
+            "explain": hit.explain, "highlights": {k: [list(s) for s in v] for k, v in (hit.highlights or {}).items()}}
 
 
 def jsonable(value: Any, base: str) -> Any:

@@ -206,9 +206,7 @@ def search_data(p: SearchParams, result: SearchResult) -> dict[str, Any]:
     links = page_links(lambda o: "/search?" + p.query_string(offset=o), limit=p.limit, offset=p.offset,
                        total=result.total, shown=len(result.hits), max_offset=MAX_OFFSET)
     return {"query": p, "total": result.total, "took_ms": round(result.took_ms, 3), "mode_used": result.mode_used,
-            "notice": result.notice, **links, "hits": result.hits,
-            # SearchResult.suggestion arrives with the query layer's spelling suggestions.
-            "suggestion": getattr(result, "suggestion", None)}
+            "notice": result.notice, "suggestion": result.suggestion, **links, "hits": result.hits}
 
 
 def search_context(request: Request, p: SearchParams, surface: str) -> Context:
