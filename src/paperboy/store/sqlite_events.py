@@ -1,4 +1,4 @@
-"""Reader signals in the SQLite store (tables of migration 4), in the same file as the papers.
+"""Reader signals in the SQLite store (tables of migration 5), in the same file as the papers.
 
 Each write is part of one ``BEGIN IMMEDIATE`` transaction that appends to ``events`` and updates everything
 derived from it: ``reader_marks`` (standing upvotes/saves, with the time each was set, so clearing one removes

@@ -9,7 +9,7 @@
   cache, so the server cannot count them itself).  It needs no CSRF token: it changes no reader's state and counts
   at most once per viewer and day, i.e. a forged request counts no more than the visit it pretends to be; it is
   still refused when the browser says it comes from another site (``Sec-Fetch-Site``/``Origin``).
-* ``GET /api/v1/signals?ids=ID,ID``: counts (and, for a signed-in reader, their own marks) of up to 100 papers,
+* ``GET /api/v1/signals?ids=ID,ID``: counts (and, for a signed-in reader, their own marks) of up to 60 papers,
   which the script fills into cached pages; it reads only the "events" data version.
 
 Hidden papers answer 404 to everybody but admins.  Every answer that depends on the reader is ``private, no-store``.
@@ -36,6 +36,7 @@ from paperboy.web.auth import (
     rate_limit,
 )
 from paperboy.web.errors import WebError
+from paperboy.web.models import JSON_ERRORS, READER_ERRORS, PaperSignalsOut, SignalsOut
 from paperboy.web.render import paper_path
 from paperboy.web.services import reads, services
 from paperboy.web.shapes import JSONResponseFast
@@ -44,7 +45,7 @@ router = APIRouter()
 API_TAGS = ["paperboy API v1: readers"]
 #: Upvote and save changes a reader may make per minute (both together); a flood answers 429.
 VOTE_LIMIT, VOTE_WINDOW_S = 30, 60
-MAX_IDS = 100
+MAX_IDS = 60
 _MARK_PATHS = {"vote": Kind.UPVOTE, "save": Kind.SAVE}
 
 
@@ -139,6 +140,7 @@ for _name in _MARK_PATHS:
     for _method, _on in (("POST", True), ("DELETE", False)):
         router.add_api_route(f"/api/v1/papers/{{ident:path}}/{_name}", _api_mark(_name, _on), methods=[_method],
                              dependencies=_MARK_GUARDS, tags=API_TAGS, response_class=JSONResponseFast,
+                             response_model=PaperSignalsOut, responses=READER_ERRORS,
                              summary=f"{'Set' if _on else 'Clear'} your {_name} on a paper")
 
 
@@ -153,7 +155,8 @@ async def form_mark(request: Request, ident: str, name: str) -> Response:
     return RedirectResponse(paper_path(stored.paper.id), status_code=303, headers={"Cache-Control": PRIVATE})
 
 
-@router.post("/api/v1/papers/{ident:path}/view", status_code=204, tags=API_TAGS,
+@router.post("/api/v1/papers/{ident:path}/view", status_code=204, tags=API_TAGS, responses=READER_ERRORS,
+             response_class=Response,
              summary="Report that a paper page was viewed (counted once per viewer and day; bots ignored)")
 def view(request: Request, ident: str) -> Response:
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
@@ -169,10 +172,11 @@ def view(request: Request, ident: str) -> Response:
     return Response(status_code=204, headers={"Cache-Control": PRIVATE})
 
 
-@router.get("/api/v1/signals", tags=API_TAGS, response_class=JSONResponseFast,
-            summary="Counts of up to 100 papers (and your own marks when signed in)")
+@router.get("/api/v1/signals", tags=API_TAGS, response_class=JSONResponseFast, response_model=SignalsOut,
+            responses={**JSON_ERRORS, **READER_ERRORS},
+            summary="Counts of up to 60 papers (and your own marks when signed in)")
 @reads("events")
-def paper_signals(request: Request, ids: str = Query(..., max_length=20_000,
+def paper_signals(request: Request, ids: str = Query(..., max_length=1000,
                                                      description="Paper ids, comma-separated.")) -> JSONResponseFast:
     wanted = [i.strip() for i in ids.split(",") if i.strip()]
     if not 1 <= len(wanted) <= MAX_IDS:

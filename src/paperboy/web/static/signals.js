@@ -57,7 +57,7 @@
   });
   var ids = cards.map(function (c) { return c.id; });
   if (bar) ids.push(bar.getAttribute("data-signals"));
-  ids = ids.filter(function (id, i) { return ids.indexOf(id) === i; }).slice(0, 100);
+  ids = ids.filter(function (id, i) { return ids.indexOf(id) === i; }).slice(0, 60);
   if (!ids.length) return;
   fetch("/api/v1/signals?ids=" + ids.map(encodeURIComponent).join(","), { credentials: "same-origin" })
     .then(function (response) { return response.ok ? response.json() : { papers: {} }; })
