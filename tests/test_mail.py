@@ -229,3 +229,36 @@ def test_smtp_settings_come_from_the_environment(tmp_path, monkeypatch):
     cfg = SmtpConfig.from_settings(settings)
     assert (cfg.host, cfg.port, cfg.tls) == ("smtp.example.org", 2525, "ssl")
     assert settings.base_url == "https://papers.example.org"
+
+
+def test_paperboy_serve_sends_mail_in_the_background(tmp_path):
+    import httpx
+
+    from readers_site import field
+
+    with MailSink() as sink:
+        port = free_port()
+        env = dict(os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+                   PAPERBOY_SMTP_HOST=sink.host, PAPERBOY_SMTP_PORT=str(sink.port), PAPERBOY_SMTP_TLS="none",
+                   PAPERBOY_BASE_URL=f"http://127.0.0.1:{port}")
+        proc = subprocess.Popen([sys.executable, "-c", "from paperboy.cli import main; main()", "--home",
+                                 str(tmp_path), "serve", "--port", str(port), "--no-access-log"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as c:
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        form = c.get("/auth/login")
+                        break
+                    except httpx.TransportError:
+                        assert time.monotonic() < deadline and proc.poll() is None, "paperboy serve did not start"
+                        time.sleep(0.2)
+                answer = c.post("/auth/login", data={"email": "reader@example.org",
+                                                     "csrf_token": field(form.text, "csrf_token")})
+                assert answer.status_code == 303
+            (message,) = sink.wait_for(1, timeout=30)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    assert sign_in_link(message).startswith(f"http://127.0.0.1:{port}/auth/verify?token=")
