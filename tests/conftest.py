@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
+from fixtures.web import Site, start_site, stop_site
 from paperboy.store.sqlite import SQLiteStore
 from replay_server import ReplayServer
 
@@ -31,3 +33,16 @@ def server() -> ReplayServer:
     """A real local HTTP server replaying scripted (recorded) responses, for the network sources."""
     with ReplayServer() as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    """The web test site (``tests/fixtures/web.py``): built once per session, under pytest's temporary folder."""
+    s = start_site(tmp_path_factory.mktemp("web-site"))
+    yield s
+    stop_site(s)
+
+
+@pytest.fixture(scope="session")
+def client(site: Site) -> httpx.Client:
+    return site.client

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from test_web_pages import shared_site
+from fixtures.web import Site
 
 CHROMIUM = Path(os.environ.get("PAPERBOY_CHROMIUM", "/usr/bin/chromium"))
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -51,8 +51,8 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def test_reader_journey(page) -> None:
-    base = shared_site().url
+def test_reader_journey(page, site: Site) -> None:
+    base = site.url
     page.goto(base + "/")
     assert page.title() == "paperboy"
     assert page.locator("ol.papers li.paper").count() >= 10
@@ -99,8 +99,8 @@ def test_reader_journey(page) -> None:
     assert not page.problems, page.problems  # type: ignore[attr-defined]
 
 
-def test_keyboard_navigation_and_math(page) -> None:
-    base = shared_site().url
+def test_keyboard_navigation_and_math(page, site: Site) -> None:
+    base = site.url
     page.goto(base + "/paper/acc-phys/9411002")
     assert page.locator("h1 math").count() >= 1  # TeX in the title rendered as MathML
     page.keyboard.press("Tab")
@@ -116,8 +116,8 @@ def test_keyboard_navigation_and_math(page) -> None:
     assert not page.problems, page.problems  # type: ignore[attr-defined]
 
 
-def test_hostile_paper_runs_nothing(page) -> None:
-    base = shared_site().url
+def test_hostile_paper_runs_nothing(page, site: Site) -> None:
+    base = site.url
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     for path in ("/paper/hostile-1", "/", "/search?q=script+alert+mallory", "/category/cs.CR"):
@@ -131,8 +131,8 @@ def test_hostile_paper_runs_nothing(page) -> None:
     assert not page.problems, page.problems  # type: ignore[attr-defined]
 
 
-def test_phone_layout_and_copy(browser) -> None:
-    base = shared_site().url
+def test_phone_layout_and_copy(browser, site: Site) -> None:
+    base = site.url
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                                   color_scheme="dark")
     page = context.new_page()

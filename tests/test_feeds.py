@@ -11,7 +11,7 @@ import httpx
 import pytest
 from lxml import etree
 
-from test_web_pages import HOSTILE_AUTHOR, shared_site
+from fixtures.web import HOSTILE_AUTHOR
 
 A = "{http://www.w3.org/2005/Atom}"
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -30,11 +30,6 @@ FEEDS = [
     "/feeds/search.atom?q=galaxy&category=astro-ph&sort=newest&since=2007-01-01",
     "/feeds/search.atom?q=script+alert+mallory",
 ]
-
-
-@pytest.fixture(scope="module")
-def client() -> httpx.Client:
-    return shared_site().client
 
 
 def _is_iri(value: str) -> bool:

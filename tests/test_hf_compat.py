@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 
-from test_web_pages import shared_site
+from fixtures.web import Site
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 huggingface_hub = pytest.importorskip("huggingface_hub")
@@ -23,15 +23,10 @@ from huggingface_hub.hf_api import PaperInfo  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def api() -> HfApi:
+def api(site: Site) -> HfApi:
     if huggingface_hub.constants.HF_HUB_OFFLINE:
         pytest.skip("HF_HUB_OFFLINE is set: the client refuses every request, even to a local endpoint")
-    return HfApi(endpoint=shared_site().url, token=False)
-
-
-@pytest.fixture(scope="module")
-def client() -> httpx.Client:
-    return shared_site().client
+    return HfApi(endpoint=site.url, token=False)
 
 
 def test_paper_info(api: HfApi) -> None:

@@ -29,7 +29,7 @@ def test_killed_harvest_resumes_after_last_committed_page(server, tmp_path, monk
     server.script({"verb": "ListRecords", "metadataPrefix": "arXivRaw"}, Reply(200, recorded(RAW_PAGE)))
     with pytest.raises(SourceError):
         ingest(store, open_sources(["oai:"], fmt="auto", settings=settings, store=store, harvest=opts))
-    assert store.stats()["papers"] == 6  # page 1 committed together with its checkpoint
+    assert store.stats().papers == 6  # page 1 committed together with its checkpoint
     key = checkpoint_key(settings.oai_base_url, "arXivRaw", None, None, None)
     assert store.get_state(key)["token"] == TOKEN
 
@@ -40,5 +40,5 @@ def test_killed_harvest_resumes_after_last_committed_page(server, tmp_path, monk
         store.set_state(checkpoint_key(settings.oai_base_url, "arXivRaw", None, None, None), store.get_state(key))
         summary = ingest(store, open_sources(["oai:"], fmt="auto", settings=settings, store=store, harvest=opts))
         assert [r.query for r in second.requests] == [{"verb": "ListRecords", "resumptionToken": TOKEN}]
-    assert summary.added == 1 and store.stats()["papers"] == 7
+    assert summary.added == 1 and store.stats().papers == 7
     assert store.get_state(checkpoint_key(settings.oai_base_url, "arXivRaw", None, None, None))["done"] is True

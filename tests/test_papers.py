@@ -11,6 +11,7 @@ from paperboy.papers import (
     finish,
     normalise_doi,
     normalise_title,
+    paper_from_dict,
     parse_arxiv_id,
     parse_date,
     split_authors,
@@ -100,3 +101,60 @@ def test_split_authors_nicknames_and_wrapped_lists():
         ("Zhe (Rita) Liang", None), ("Bob Smith", "MIT (MA)")]
     assert [a.name for a in split_authors("(A. Author, B. Buthor)")] == ["A. Author", "B. Buthor"]
     assert [a.name for a in split_authors("Unbalanced (paren, Y")] == ["Unbalanced (paren", "Y"]
+
+
+def test_dates_keep_the_precision_a_record_gives():
+    from paperboy.papers import parse_date_precision
+
+    assert parse_date_precision("2025") == (date(2025, 1, 1), "year")
+    assert parse_date_precision("2025-03") == (date(2025, 3, 1), "month")
+    assert parse_date_precision("2025-03-13") == (date(2025, 3, 13), "day")
+    assert parse_date_precision("2025-13") == (None, "day") and parse_date_precision(None) == (None, "day")
+
+
+def test_display_date_shows_only_what_is_known_and_never_an_epoch():
+    from paperboy.papers import display_date
+
+    def shown(when, precision="day", updated=None):
+        return display_date(Paper(id="x", title="t", submitted=when, updated=updated, date_precision=precision))
+
+    assert shown(date(2025, 1, 1), "year") == "2025"
+    assert shown(date(2025, 3, 1), "month") == "March 2025"
+    assert shown(date(2025, 3, 13)) == "13 March 2025"
+    assert shown(None, updated=date(2024, 2, 2)) == "2 February 2024"
+    assert shown(None) == ""
+
+
+def test_listing_span_covers_the_whole_precision():
+    from paperboy.papers import listing_span
+
+    def span(when, precision):
+        return listing_span(Paper(id="x", title="t", submitted=when, date_precision=precision))
+
+    assert span(date(2025, 1, 1), "year") == (date(2025, 1, 1), date(2025, 12, 31))
+    assert span(date(2024, 2, 1), "month") == (date(2024, 2, 1), date(2024, 2, 29))
+    assert span(date(2024, 12, 1), "month") == (date(2024, 12, 1), date(2024, 12, 31))
+    assert span(None, "day") is None
+
+
+def test_merge_refines_a_year_with_a_day_inside_it_and_keeps_the_earlier_otherwise():
+    from paperboy.store.merge import merge
+
+    year = finish(Paper(id="a", title="t", submitted=date(2025, 1, 1), date_precision="year", source="jsonl"))
+    day = finish(Paper(id="a", title="t", submitted=date(2025, 3, 13), source="abs"))
+    earlier = finish(Paper(id="a", title="t", submitted=date(2024, 11, 2), source="abs"))
+    for records in ([(1, year), (2, day)], [(1, day), (2, year)]):
+        m = merge(records)
+        assert (m.submitted, m.date_precision) == (date(2025, 3, 13), "day")
+    m = merge([(1, year), (2, earlier)])
+    assert (m.submitted, m.date_precision) == (date(2024, 11, 2), "day")
+
+
+def test_generic_year_only_records_are_year_precision(tmp_path):
+    from paperboy.sources.jsonl import from_generic
+
+    p = from_generic({"id": "3dv2025-x", "title": "Flash3D", "venue": "3dv", "year": 2025})
+    assert (p.submitted, p.date_precision, p.journal_ref) == (date(2025, 1, 1), "year", "3dv 2025")
+    assert paper_from_dict({**p.to_dict(), "source": "jsonl"}).date_precision == "year"
+    day = from_generic({"id": "d", "title": "Dated", "date": "2025-03-13"})
+    assert "date_precision" not in day.to_dict()  # day precision leaves content hashes of old records unchanged

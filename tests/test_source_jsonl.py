@@ -89,7 +89,7 @@ def test_truncated_gzip_keeps_records_before_the_damage(tmp_path, store):
     summary = ingest(store, read_file(path), batch_size=100)
     assert summary.rejected == 1 and "truncated" in summary.rejects[0].reason
     assert summary.added > 500
-    assert store.stats()["papers"] == summary.added
+    assert store.stats().papers == summary.added
 
 
 @settings(max_examples=60, deadline=None)

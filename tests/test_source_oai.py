@@ -571,3 +571,36 @@ def test_parser_never_expands_entities_even_past_the_prefilter(doc):
         parse_xml(padded, what="test")
     with pytest.raises(SourceError):
         list(parse_records(padded, source="test"))
+
+
+def _external_dtd(url: str) -> bytes:
+    return (b'<?xml version="1.0"?>\n<!DOCTYPE OAI-PMH SYSTEM "' + url.encode() + b'">\n'
+            + final_page().split(b"?>", 1)[1])
+
+
+def test_external_dtd_naming_a_local_file_is_refused(server):
+    server.script({}, Reply(200, _external_dtd("file:///etc/passwd")))
+    with pytest.raises(UnsafeXML, match="external DTD") as info:
+        list(harvest(server.url("/oai2"), metadata_prefix="arXivRaw", sleep=FakeSleep()))
+    assert len(server.requests) == 1 and "root:" not in str(info.value)  # refused, not opened, not retried
+
+
+def test_external_dtd_naming_stdin_is_refused_promptly(server):
+    # Before the fix libxml2 opened the "DTD" and blocked reading it: run the harvest in a child whose
+    # standard input stays open, so a regression shows as a timeout here instead of hanging the suite.
+    import subprocess
+
+    import paperboy
+
+    server.script({}, Reply(200, _external_dtd("file:///dev/stdin")))
+    code = ("import sys; from paperboy.sources.oai import harvest, UnsafeXML\n"
+            "try:\n    list(harvest(sys.argv[1], metadata_prefix='arXivRaw', delay=0))\n"
+            "except UnsafeXML as exc:\n    print('refused:', exc)\n")
+    env = {"PYTHONPATH": str(Path(paperboy.__file__).parents[1]), "PATH": "/usr/bin:/bin"}
+    child = subprocess.Popen([sys.executable, "-c", code, server.url("/oai2")], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        out, err = child.communicate(timeout=30)
+    finally:
+        child.kill()
+    assert "refused:" in out and "external DTD" in out, err

@@ -1,11 +1,14 @@
 """The SQLite store: merging by identity, idempotence, version history, atomic batches."""
 
+import sqlite3
 from datetime import date
 
+import orjson
 import pytest
 
 from paperboy.papers import Author, Paper, Version, finish
 from paperboy.sources.base import Checkpoint, Reject
+from paperboy.store.base import StoreFull
 from paperboy.store.sqlite import SQLiteStore
 
 
@@ -21,7 +24,7 @@ def test_add_then_reingest_is_unchanged(store):
     assert (first.added, first.updated, first.unchanged) == (1, 0, 0)
     again = store.write_batch([arxiv_paper(1, abstract="x")], [])
     assert (again.added, again.updated, again.unchanged) == (0, 0, 1)
-    assert store.stats()["papers"] == 1
+    assert store.stats().papers == 1
 
 
 def test_newer_version_updates_and_keeps_history(store):
@@ -64,7 +67,7 @@ def test_same_title_and_author_merges_across_sources(store):
     merged = store.get("nips2020-123")
     assert merged.paper.id == "2001.00001"  # the arXiv id becomes canonical; the old id stays an alias
     assert merged.paper.journal_ref == "nips 2020" and merged.paper.abstract == "Widgets."
-    assert store.stats()["papers"] == 1
+    assert store.stats().papers == 1
 
 
 def test_same_title_different_authors_stays_apart(store):
@@ -93,7 +96,7 @@ def test_batch_is_atomic(store, monkeypatch):
         store.write_batch([good, arxiv_paper(2, abstract="changed")],
                           [Reject("f", "line 1", "bad")], [Checkpoint("k", {"token": "t"})])
     assert store.get("ok-1") is None  # nothing of the failed batch is visible
-    assert store.stats()["rejects"] == 0 and store.get_state("k") is None
+    assert store.stats().rejects == 0 and store.get_state("k") is None
     assert store.get("2401.01234").paper.version == 1
 
 
@@ -122,4 +125,128 @@ def test_reopen_keeps_data_and_schema(tmp_path):
     s.write_batch([arxiv_paper(1)], [])
     s.close()
     again = SQLiteStore(tmp_path / "db.sqlite")
-    assert again.schema_version >= 1 and again.stats()["papers"] == 1
+    assert again.schema_version >= 1 and again.stats().papers == 1
+
+
+def _recount(store: SQLiteStore) -> dict:
+    """stats() the slow way (a scan of every table), to check the counters the writes keep."""
+    db = store.db
+    one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
+    return {
+        "papers": one("SELECT count(*) FROM papers"),
+        "with_abstract": one("SELECT count(*) FROM papers WHERE abstract != ''"),
+        "arxiv_papers": one("SELECT count(*) FROM papers WHERE arxiv_id IS NOT NULL"),
+        "versions": one("SELECT count(*) FROM versions"),
+        "source_records": one("SELECT count(*) FROM source_records"),
+        "withdrawn": one("SELECT count(*) FROM papers WHERE withdrawn"),
+        "rejects": one("SELECT count(*) FROM rejects"),
+        "by_category": dict(db.execute("SELECT coalesce(primary_category, '(none)') c, count(*) n FROM papers"
+                                       " GROUP BY c ORDER BY n DESC, c")),
+        "by_month": dict(db.execute("SELECT CASE WHEN listed IS NULL THEN '(unknown)' WHEN date_precision='year'"
+                                    " THEN substr(listed, 1, 4) ELSE substr(listed, 1, 7) END m, count(*) FROM papers"
+                                    " GROUP BY m ORDER BY m")),
+    }
+
+
+def test_stats_counters_follow_every_kind_of_write(store):
+    store.write_batch([arxiv_paper(1)], [Reject("f", "line 1", "bad")])
+    nips = finish(Paper(id="nips2020-123", title="Deep Learning for Widgets at Scale", authors=[Author("A. Lovelace")],
+                        source="jsonl", submitted=date(2020, 1, 1), date_precision="year", categories=["cs.CV"]))
+    store.write_batch([nips, finish(Paper(id="n", title="No date", source="jsonl"))], [])
+    # updates: a new version (abstract appears, withdrawn), and the NIPS paper gains an arXiv id and a day date
+    store.write_batch([arxiv_paper(2, abstract="Now with an abstract.", comments="This paper has been withdrawn")], [])
+    store.write_batch([finish(Paper(id="2003.00001", arxiv_id="2003.00001", title="Deep learning for widgets at scale",
+                                    authors=[Author("Ada Lovelace")], categories=["cs.LG"], source="abs",
+                                    versions=[Version(1, date(2020, 3, 2))]))], [])
+    stats = store.stats()
+    assert stats.as_dict() == _recount(store)
+    assert stats.by_month == {"(unknown)": 1, "2020-03": 1, "2024-01": 1}
+    assert stats.papers == 3 and stats.withdrawn == 1 and stats.arxiv_papers == 2 and stats.rejects == 1
+
+
+def test_close_closes_every_threads_connection(tmp_path):
+    import threading
+
+    s = SQLiteStore(tmp_path / "db.sqlite")
+    s.write_batch([arxiv_paper(1)], [])
+    seen: list = []
+
+    def reader() -> None:
+        seen.append(s.db)
+        assert s.get("2401.01234") is not None
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert s.open_connections == 5
+    s.close()
+    assert s.open_connections == 0
+    for conn in seen:
+        with pytest.raises(sqlite3.ProgrammingError):
+            conn.execute("SELECT 1")
+    assert s.get("2401.01234") is not None  # a later call opens a fresh connection
+    s.close()
+
+
+def test_a_full_database_says_disk_full_and_writes_nothing(store):
+    store.write_batch([arxiv_paper(1)], [])
+    before = (store.max_seq(), store.stats())
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count={pages}")  # what a full disk does to SQLite: SQLITE_FULL
+    big = [finish(Paper(id=f"big{i}", title=f"Paper {i}", abstract="words " * 2000, source="jsonl"))
+           for i in range(50)]
+    with pytest.raises(StoreFull, match="disk full"):
+        store.write_batch(big, [Reject("f", "line 1", "bad")])
+    assert (store.max_seq(), store.stats()) == before and store.get("big0") is None
+    assert not store.db.in_transaction
+
+
+def test_ingest_on_a_full_disk_keeps_committed_batches(store):
+    from paperboy.ingest import IngestSummary, ingest
+
+    store.db.execute(f"PRAGMA max_page_count={store.db.execute('PRAGMA page_count').fetchone()[0] + 400}")
+    papers = [finish(Paper(id=f"p{i}", title=f"Paper {i}", abstract="words " * 500, source="jsonl"))
+              for i in range(400)]
+    summary = IngestSummary()
+    with pytest.raises(StoreFull):
+        ingest(store, papers, batch_size=20, summary=summary)
+    assert summary.batches >= 1 and store.stats().papers == summary.added == 20 * summary.batches
+
+
+def test_migration_from_schema_1_derives_precision_listing_dates_and_counters(tmp_path):
+    import sqlite3 as sq
+
+    from paperboy.store.schema import MIGRATIONS
+    from paperboy.store.sqlite import _statements
+
+    path = tmp_path / "old.db"
+    db = sq.connect(path)
+    db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
+    for statement in _statements(MIGRATIONS[0]):
+        db.execute(statement)
+    db.execute("INSERT INTO schema_migrations VALUES (1, '2026-01-01')")
+    year_only = finish(Paper(id="3dv2025-x", title="Flash splats for everyone today", submitted=date(2025, 1, 1),
+                             journal_ref="3dv 2025", categories=["cs.CV"], source="jsonl"))
+    dated = arxiv_paper(1)
+    for pid, p in ((1, year_only), (2, dated)):
+        data = orjson.dumps({**p.to_dict(), "source": p.source}).decode()
+        db.execute("INSERT INTO papers(pid, id, arxiv_id, title_norm, title, primary_category, submitted, updated,"
+                   " data, content_hash, seq, created_at, modified_at) VALUES (?,?,?,?,?,?,?,?,?,'h',?,'','')",
+                   (pid, p.id, p.arxiv_id, p.title_norm, p.title, p.primary_category, p.submitted.isoformat(),
+                    p.updated.isoformat(), data, pid))
+        db.execute("INSERT INTO source_records VALUES (?,?,?,?,?,?)", (f"{p.source}:{pid}", pid, p.source, None, pid,
+                                                                      data))
+        db.execute("INSERT INTO paper_categories VALUES (?,?,?)", (p.primary_category, p.submitted.isoformat(), pid))
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    assert store.get("3dv2025-x").paper.date_precision == "year"
+    assert store.get("2401.01234").paper.date_precision == "day"
+    assert [s.paper.id for s in store.latest(category="cs.CV", since=date(2025, 1, 1), until=date(2025, 12, 31))] \
+        == ["3dv2025-x"]
+    assert store.latest(category="cs.CV", since=date(2025, 1, 1), until=date(2025, 1, 7)) == []
+    assert store.stats().as_dict() == _recount(store)
+    assert store.stats().by_month == {"2024-01": 1, "2025": 1}
+    store.close()

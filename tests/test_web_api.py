@@ -5,25 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from test_web_pages import HOSTILE_ABSTRACT, HOSTILE_AUTHOR, HOSTILE_TITLE, Page, Site, assert_safe_html, shared_site
-
-
-@pytest.fixture(scope="module")
-def client() -> httpx.Client:
-    return shared_site().client
-
-
-@pytest.fixture(scope="module")
-def site() -> Site:
-    return shared_site()
-
-
-def get_json(client: httpx.Client, path: str, status: int = 200, **params: object) -> dict:
-    r = client.get(path, params=params or None)
-    assert r.status_code == status, (path, r.status_code, r.text[:300])
-    assert r.headers["content-type"] == "application/json"
-    assert r.headers["x-content-type-options"] == "nosniff"
-    return r.json()
+from fixtures.web import HOSTILE_ABSTRACT, HOSTILE_AUTHOR, HOSTILE_TITLE, Page, Site, assert_safe_html, get_json
 
 
 def test_search_shape_and_paging(client: httpx.Client, site: Site) -> None:
@@ -88,7 +70,7 @@ def test_paper_endpoints(client: httpx.Client) -> None:
     p = get_json(client, "/api/v1/papers/0704.0001")
     assert p["id"] == "0704.0001" and p["doi"] == "10.1103/physrevd.76.013009"
     assert [v["version"] for v in p["versions"]] == [1, 2]
-    assert p["bibtex"].startswith("@misc{") and p["similar_url"].endswith("/api/v1/papers/0704.0001/similar")
+    assert p["bibtex"].startswith("@misc{") and p["similar_url"].endswith("/api/v1/paper/0704.0001/similar")
     assert get_json(client, "/api/v1/papers/arXiv:0704.0001v1")["id"] == "0704.0001"
     assert get_json(client, "/api/v1/papers/10.1103/PhysRevD.76.013009")["id"] == "0704.0001"  # DOI
     old = get_json(client, "/api/v1/papers/acc-phys/9411001")
@@ -158,8 +140,9 @@ def test_openapi_document_validates(client: httpx.Client) -> None:
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(spec)
     paths = spec["paths"]
-    for path in ("/api/v1/search", "/api/v1/papers/{ident}", "/api/v1/papers/{ident}/similar", "/api/v1/latest",
-                 "/api/v1/authors/{name}", "/api/v1/categories/{category}", "/api/papers/search",
+    for path in ("/api/v1/search", "/api/v1/paper/{ident}", "/api/v1/paper/{ident}/similar", "/api/v1/latest",
+                 "/api/v1/author/{name}", "/api/v1/category/{category}", "/api/v1/trending", "/api/v1/",
+                 "/api/papers/search",
                  "/api/papers/{ident}", "/api/daily_papers", "/feeds/search.atom", "/healthz", "/metrics"):
         assert path in paths, path
     names = {p["name"] for p in paths["/api/v1/search"]["get"]["parameters"]}

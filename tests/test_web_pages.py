@@ -1,170 +1,22 @@
 """The HTML site over real HTTP: every page, bad parameters, hostile text, caching and security headers.
 
-One fixture home per test session (see :func:`shared_site`, imported by the other web test modules): the
-bundled arXiv sample, the seed papers and a few hostile papers, lexical index only (embedding the corpus
-would take minutes on 2 cores; the engine then answers lexical-only and says so, which is one of the
-states the pages must show).
+The site is the session fixture ``site`` (see ``tests/fixtures/web.py``).
 """
 
 from __future__ import annotations
 
-import atexit
-import functools
 import json
-import logging
 import re
-import shutil
-import tempfile
-from dataclasses import dataclass
 from datetime import date
-from html.parser import HTMLParser
-from importlib.resources import files
 from pathlib import Path
 
 import httpx
 import pytest
 
-from paperboy.config import Settings, load_settings
-from paperboy.ingest import ingest, open_sources
-from paperboy.papers import Author, Paper, Version, finish
+from fixtures.web import Page, Site, access_log, assert_safe_html, get_ok, hostile_papers
+from paperboy.config import load_settings
 from paperboy.store import open_store
 from paperboy.web.testing import LiveServer
-
-SEED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "seed-papers" / "papers.jsonl"
-
-HOSTILE_TITLE = ('<script>alert("title")</script> "><img src=x onerror=alert(1)> Broken TeX $\\frac{1}{$ and '
-                 '$\\text{<script>alert(2)</script>}$ $\\href{javascript:alert(3)}{x}$')
-HOSTILE_ABSTRACT = ('We <b>bold</b> claim <script>alert("abstract")</script> that "><img src=x onerror=alert(4)> '
-                    'and [click](javascript:alert(5)) javascript:alert(6) matter; $\\style{color:red}{x}$ '
-                    '$O(n^{1+\\gamma})$ unbalanced $ dollar \u0001 control.')
-HOSTILE_AUTHOR = '<script>alert("author")</script> Mallory'
-HOSTILE_AUTHOR2 = '"><img src=x onerror=alert(7)> Eve'
-
-
-def hostile_papers() -> list[Paper]:
-    """Papers whose every text field tries to break out of HTML, JSON, XML or a URL."""
-    p = Paper(
-        id="hostile-1",
-        title=HOSTILE_TITLE,
-        abstract=HOSTILE_ABSTRACT,
-        authors=[Author(HOSTILE_AUTHOR, "<i>Evil</i> Corp"), Author(HOSTILE_AUTHOR2)],
-        categories=["cs.CR"],
-        submitted=date(2031, 1, 2),
-        versions=[Version(1, date(2031, 1, 2), "1kb")],
-        journal_ref="<b>J. Hack</b> 1 (2031)",
-        comments="<iframe src=javascript:alert(8)></iframe>",
-        license="javascript:alert(9)",
-        links={"abs": "javascript:alert(10)", "pdf": "JaVaScRiPt:alert(11)", "code": "data:text/html,<script>"},
-        source="test",
-    )
-    finish(p)
-    p.links = {"abs": "javascript:alert(10)", "pdf": "JaVaScRiPt:alert(11)", "code": "data:text/html,<script>"}
-    return [p]
-
-
-@dataclass
-class Site:
-    url: str
-    home: Path
-    settings: Settings
-    server: LiveServer
-    client: httpx.Client
-
-
-@functools.cache
-def shared_site() -> Site:
-    """Build the fixture home and start one server for the whole test session (closed at exit)."""
-    from paperboy.index import Indexes
-    from paperboy.search import SearchEngine
-    from paperboy.web.app import create_app
-
-    home = Path(tempfile.mkdtemp(prefix="paperboy-web-test-"))
-    atexit.register(shutil.rmtree, home, True)
-    settings = load_settings(home)
-    store = open_store(settings.database_url)
-    sample = files("paperboy") / "data" / "sample-arxiv.jsonl.gz"
-    specs = [str(sample)] + ([str(SEED)] if SEED.exists() else [])
-    ingest(store, open_sources(specs, fmt="auto", settings=settings, store=store))
-    store.write_batch(hostile_papers(), [])
-    indexes = Indexes(settings, embed=False)
-    indexes.sync(store, embed=False)
-    engine = SearchEngine(settings, store, indexes=indexes)
-    app = create_app(settings, store=store, engine=engine)
-    server = LiveServer(app).start()
-    client = httpx.Client(base_url=server.url, timeout=30)
-
-    def close() -> None:
-        client.close()
-        server.stop()
-
-    atexit.register(close)
-    return Site(server.url, home, settings, server, client)
-
-
-@pytest.fixture(scope="module")
-def site() -> Site:
-    return shared_site()
-
-
-@pytest.fixture(scope="module")
-def client(site: Site) -> httpx.Client:
-    return site.client
-
-
-class Page(HTMLParser):
-    """Collects every element and attribute, to check what a page *is* rather than what its text contains."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.elements: list[tuple[str, dict[str, str | None]]] = []
-        self.text_parts: list[str] = []
-        self.feed(text)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append((tag, dict(attrs)))
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.text_parts.append(data)
-
-    @property
-    def text(self) -> str:
-        return " ".join(self.text_parts)
-
-    def all(self, tag: str) -> list[dict[str, str | None]]:
-        return [a for t, a in self.elements if t == tag]
-
-    def links(self) -> list[str]:
-        return [a["href"] or "" for a in self.all("a") if "href" in a]
-
-
-def assert_safe_html(text: str) -> Page:
-    """No script but ours, no event handlers, no javascript:/data: URLs, no injected elements."""
-    page = Page(text)
-    for tag, attrs in page.elements:
-        for name, value in attrs.items():
-            assert not name.startswith("on"), f"event handler attribute on <{tag}>: {name}"
-            if name in ("href", "src", "action", "formaction", "xlink:href"):
-                v = (value or "").strip().lower()
-                assert not v.startswith(("javascript:", "data:", "vbscript:")), f"dangerous URL in <{tag} {name}>"
-            assert name != "style", f"inline style on <{tag}>"
-        assert tag not in ("iframe", "object", "embed", "b", "i"), f"injected <{tag}>"
-        if tag == "script":
-            assert (attrs.get("src") or "").startswith("/static/"), "inline or foreign script"
-        if tag == "img":
-            assert (attrs.get("src") or "").startswith("/static/"), "injected image"
-    assert "<script>alert" not in text and "<img src=x" not in text and "<iframe" not in text
-    return page
-
-
-def get_ok(client: httpx.Client, path: str) -> httpx.Response:
-    r = client.get(path)
-    assert r.status_code == 200, (path, r.status_code, r.text[:300])
-    assert r.headers["content-type"].startswith("text/html")
-    return r
-
 
 # -- pages ----------------------------------------------------------------------------------------------------------
 
@@ -244,7 +96,7 @@ def test_paper_page_has_everything(client: httpx.Client) -> None:
     similar = r.text.split('id="similar"', 1)[1]
     assert similar.count('href="/paper/') >= 3
     assert '<link rel="canonical"' in r.text
-    assert '<link rel="alternate" type="application/json" href="/api/v1/papers/0704.0001">' in r.text
+    assert '<link rel="alternate" type="application/json" href="/api/v1/paper/0704.0001">' in r.text
 
 
 def test_paper_page_old_style_id_and_versions(client: httpx.Client) -> None:
@@ -403,38 +255,14 @@ def test_health_ready_metrics(client: httpx.Client) -> None:
 
 
 def test_access_log_is_json(client: httpx.Client) -> None:
-    records: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record.getMessage())
-
-    logger = logging.getLogger("paperboy.access")
-    handler, old_level = Keep(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
+    with access_log() as records:
         client.get("/paper/0704.0001?from=log-test", headers={"User-Agent": "log-test", "X-Request-ID": "abc123"})
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-    lines = [json.loads(x) for x in records if "log-test" in x]
+    lines = [x for x in records if x["ua"] == "log-test"]
     assert lines, records
     line = lines[0]
     assert line["method"] == "GET" and line["path"] == "/paper/0704.0001" and line["status"] == 200
     assert line["route"] == "/paper/{ident:path}" and line["ua"] == "log-test" and line["request_id"] == "abc123"
     assert isinstance(line["ms"], float) and line["bytes"] > 1000
-
-
-def test_every_page_has_a_json_twin(client: httpx.Client) -> None:
-    for path in ("/", "/latest?limit=5", "/paper/0704.0001", "/category/hep-th", "/author/Salman%20Habib",
-                 "/search?q=galaxy"):
-        r = get_ok(client, path)
-        twin = re.search(r'<link rel="alternate" type="application/json" href="([^"]+)">', r.text)
-        assert twin, path
-        j = client.get(twin[1].replace("&amp;", "&"))
-        assert j.status_code == 200 and j.headers["content-type"] == "application/json", (path, twin[1])
-        j.json()
 
 
 # -- the rendering helpers on their own -------------------------------------------------------------------------------
@@ -490,15 +318,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run_until_ready(args: list[str], port: int, timeout: float = 120.0):
+def _run_until_ready(args: list[str], port: int, timeout: float = 120.0,
+                     code: str = "from paperboy.cli import main; main()"):
     import os
     import subprocess
     import sys
     import time
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
-    proc = subprocess.Popen([sys.executable, "-c", "from paperboy.cli import main; main()", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
@@ -550,6 +379,36 @@ def test_serve_command_logs_json_and_stops_gracefully(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     access = [x for x in lines if x.get("msg") == "request" and x.get("path") == "/paper/hostile-1"]
     assert access and access[0]["status"] == 200 and access[0]["route"] == "/paper/{ident:path}"
+
+
+def test_serve_passes_the_whole_settings_to_workers(tmp_path: Path) -> None:
+    """Settings changed in code reach every worker process (they used to rebuild settings from the home alone)."""
+    elsewhere = tmp_path / "elsewhere.db"
+    store = open_store(f"sqlite:///{elsewhere}")
+    store.write_batch(hostile_papers(), [])
+    store.close()
+    port = _free_port()
+    code = ("from paperboy.config import load_settings; from paperboy.web.app import serve; "
+            f"s = load_settings({str(tmp_path / 'home')!r}); s.database_url = {f'sqlite:///{elsewhere}'!r}; "
+            f"serve(s, port={port}, workers=2, access_log=False)")
+    proc = _run_until_ready([], port, code=code)
+    try:
+        for _ in range(6):  # requests land on either worker
+            assert httpx.get(f"http://127.0.0.1:{port}/paper/hostile-1").status_code == 200
+    finally:
+        code_, err = _stop(proc)
+    assert code_ in (0, -15), err[-2000:]
+
+
+def test_settings_travel_whole_as_json(tmp_path: Path) -> None:
+    from paperboy.config import ConfigError, settings_from_json, settings_to_json
+
+    settings = load_settings(tmp_path)
+    settings.port, settings.harvest_delay, settings.database_url = 9123, 0.5, "sqlite:///x.db"
+    assert settings_from_json(settings_to_json(settings)) == settings
+    for bad in ("{}", "[]", "not json", json.dumps({**json.loads(settings_to_json(settings)), "extra": 1})):
+        with pytest.raises(ConfigError):
+            settings_from_json(bad)
 
 
 def test_forged_host_does_not_poison_the_cache(client: httpx.Client, site: Site) -> None:

@@ -10,9 +10,9 @@ import orjson
 
 from paperboy.cli_readers import mail_group, start_mail_sender, user_group
 from paperboy.config import ConfigError, Settings, load_settings
-from paperboy.ingest import FORMATS, HarvestOptions, StrictError, ingest, open_sources
+from paperboy.ingest import FORMATS, HarvestOptions, IngestSummary, StrictError, ingest, open_sources
 from paperboy.sources.base import SourceError
-from paperboy.store import Store, open_store
+from paperboy.store import Store, StoreFull, open_store
 
 
 class Context:
@@ -84,14 +84,24 @@ def ingest_command(ctx: Context, sources: tuple[str, ...], fmt: str, strict: boo
 
     store = ctx.store
     harvest = HarvestOptions(from_date, until, metadata_prefix, restart)
+    summary = IngestSummary()
     try:
         records = open_sources(list(sources), fmt=fmt, settings=ctx.settings, store=store, harvest=harvest)
         with tqdm(unit=" records", file=sys.stderr, disable=None, desc="ingest") as bar:
-            summary = ingest(store, records, batch_size=ctx.settings.batch_size, strict=strict, progress=bar.update)
+            ingest(store, records, batch_size=ctx.settings.batch_size, strict=strict, progress=bar.update,
+                   summary=summary)
     except StrictError as exc:
         raise click.ClickException(f"rejected record (--strict): {exc}") from exc
     except SourceError as exc:
         raise click.ClickException(str(exc)) from exc
+    except StoreFull as exc:
+        raise click.ClickException(f"{exc}. The batch being written was rolled back; {_kept(summary)} "
+                                   "Free some space and run the same command again to continue.") from exc
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: the batch in progress was not written; {_kept(summary)} Run the same command "
+                   "again to resume: stored records are skipped, a harvest continues from its last saved page.",
+                   err=True)
+        sys.exit(130)
     if as_json:
         echo_json(summary.as_dict())
     else:
@@ -104,6 +114,12 @@ def ingest_command(ctx: Context, sources: tuple[str, ...], fmt: str, strict: boo
     _lexical_after_ingest(ctx, summary.added + summary.updated)
 
 
+def _kept(summary: IngestSummary) -> str:
+    if not summary.batches:
+        return "nothing was committed before it."
+    return f"kept {summary.batches:,} committed batch{'es' if summary.batches != 1 else ''} ({summary.line()})."
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
@@ -111,12 +127,12 @@ def stats(ctx: Context, as_json: bool) -> None:
     """Counts: papers, versions, rejects, by category and by month."""
     s = ctx.store.stats()
     if as_json:
-        echo_json(s)
+        echo_json(s.as_dict())
         return
     for key in ("papers", "with_abstract", "arxiv_papers", "versions", "source_records", "withdrawn", "rejects"):
-        click.echo(f"{key:>15}: {s[key]:,}")
-    click.echo("top categories: " + ", ".join(f"{c} {n:,}" for c, n in list(s["by_category"].items())[:10]))
-    months = s["by_month"]
+        click.echo(f"{key:>15}: {getattr(s, key):,}")
+    click.echo("top categories: " + ", ".join(f"{c} {n:,}" for c, n in list(s.by_category.items())[:10]))
+    months = s.by_month
     if months:
         click.echo(f"months: {min(months)} .. {max(months)} ({len(months)} distinct)")
 

@@ -5,9 +5,10 @@ Everything paperboy writes lives under one home folder, so a backup is a copy of
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 
@@ -82,3 +83,21 @@ def load_settings(home: Path | str | None = None) -> Settings:
     if not settings.database_url:
         settings.database_url = f"sqlite:///{home_path / 'paperboy.db'}"
     return settings
+
+
+def settings_to_json(settings: Settings) -> str:
+    """The whole settings as JSON, for processes started from this one (web workers): nothing is re-read."""
+    return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()})
+
+
+def settings_from_json(text: str) -> Settings:
+    """Settings written by :func:`settings_to_json`; unknown or missing fields are an error, not a default."""
+    try:
+        values = json.loads(text)
+        names = {f.name for f in fields(Settings)}
+        if not isinstance(values, dict) or set(values) != names:
+            raise ValueError(f"expected the fields {sorted(names)}")
+        values["home"] = Path(values["home"])
+        return Settings(**values)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"cannot read settings passed as JSON: {exc}") from exc

@@ -30,6 +30,7 @@ class IngestSummary:
     rejected: int = 0
     rejects: list[Reject] = field(default_factory=list)  # the first few, for the summary
     changed: list[int] = field(default_factory=list)
+    batches: int = 0  # transactions committed so far: what an interrupted or failed run kept
 
     @property
     def seen(self) -> int:
@@ -60,9 +61,14 @@ def ingest(
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
     keep_rejects: int = 20,
+    summary: IngestSummary | None = None,
 ) -> IngestSummary:
-    """Write ``records`` to ``store`` in batches and return what happened."""
-    summary = IngestSummary()
+    """Write ``records`` to ``store`` in batches and return what happened.
+
+    ``summary``, when given, is filled in as batches commit, so a caller still knows what was kept when
+    the run ends early (Ctrl-C, a full disk: the batch in flight is rolled back whole).
+    """
+    summary = summary if summary is not None else IngestSummary()
     papers: list[Paper] = []
     rejects: list[Reject] = []
 
@@ -75,6 +81,7 @@ def ingest(
         summary.unchanged += result.unchanged
         summary.rejected += result.rejected
         summary.changed.extend(result.changed)
+        summary.batches += 1
         if progress:
             progress(len(papers) + len(rejects))
         papers.clear()

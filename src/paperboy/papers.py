@@ -12,7 +12,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 
@@ -30,6 +30,7 @@ _DOI_PREFIX = re.compile(r"^(?:doi:|https?://(?:dx\.)?doi\.org/)", re.I)
 MAX_TITLE_CHARS = 2_000
 MAX_ABSTRACT_CHARS = 100_000
 MAX_AUTHORS = 5_000
+MAX_VERSION = 10_000  # arXiv papers have tens of versions; a bound keeps a hostile number out of 64-bit columns
 
 
 class InvalidId(ValueError):
@@ -50,10 +51,21 @@ def parse_arxiv_id(text: str) -> tuple[str, int | None]:
         yymm = int(s[2:4])
         if not 1 <= yymm <= 12:
             raise InvalidId(f"not an arXiv id (month {s[2:4]}): {raw[:80]!r}")
-        return m["id"], int(m["v"]) if m["v"] else None
+        return m["id"], version_number(m["v"]) if m["v"] else None
     if m := _OLD_ID.match(s):
-        return f"{m['archive']}/{m['num']}", int(m["v"]) if m["v"] else None
+        return f"{m['archive']}/{m['num']}", version_number(m["v"]) if m["v"] else None
     raise InvalidId(f"not an arXiv id: {raw[:80]!r}")
+
+
+def version_number(label: str) -> int:
+    """``3`` from "v3" or "3"; ValueError for anything else or a number past :data:`MAX_VERSION`."""
+    digits = label.strip().removeprefix("v")
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= len(digits) <= 5:
+        raise InvalidId(f"bad version label {label[:40]!r}")
+    number = int(digits)
+    if not 1 <= number <= MAX_VERSION:
+        raise InvalidId(f"version {number:,} is out of range (1 to {MAX_VERSION:,})")
+    return number
 
 
 def is_arxiv_id(text: str) -> bool:
@@ -99,32 +111,72 @@ def normalise_title(title: str) -> str:
     return _TITLE_JUNK.sub(" ", s.lower()).strip()
 
 
+PRECISIONS = ("day", "month", "year")  # how much of a date a record really gave
+
+
 def parse_date(text: str | None) -> date | None:
     """Parse the date formats met in arXiv and JSON sources; None if unparseable."""
+    return parse_date_precision(text)[0]
+
+
+def parse_date_precision(text: str | None) -> tuple[date | None, str]:
+    """``(date, precision)``: "2025" is ``(2025-01-01, "year")``, "2025-03" ``(2025-03-01, "month")``.
+
+    The precision travels with the paper so that a year-only record is shown as "2025" and never
+    lands in a day or week listing as if it had appeared on 1 January.
+    """
     if not text:
-        return None
+        return None, "day"
     s = str(text).strip()
-    if len(s) == 4 and s.isdigit():
-        return date(int(s), 1, 1)
+    if re.fullmatch(r"\d{4}(?:-\d{2})?", s):
+        try:
+            return date(int(s[:4]), int(s[5:] or 1), 1), "month" if len(s) > 4 else "year"
+        except ValueError:
+            return None, "day"
     if len(s) == 10 and s[4] == "-":
         try:
-            return date.fromisoformat(s)
+            return date.fromisoformat(s), "day"
         except ValueError:
-            return None
+            return None, "day"
     for fmt in ("%Y-%m-%d", "%a, %d %b %Y %H:%M:%S %Z", "%a, %d %b %Y %H:%M:%S GMT", "%d %b %Y"):
         try:
-            return datetime.strptime(s, fmt).date()
+            return datetime.strptime(s, fmt).date(), "day"
         except ValueError:
             pass
     try:
-        return datetime.fromisoformat(s.replace("Z", "+00:00")).date()
+        return datetime.fromisoformat(s.replace("Z", "+00:00")).date(), "day"
     except ValueError:
-        pass
-    if re.fullmatch(r"\d{4}", s):
-        return date(int(s), 1, 1)
-    if re.fullmatch(r"\d{4}-\d{2}", s):
-        return date(int(s[:4]), int(s[5:]), 1)
-    return None
+        return None, "day"
+
+
+def date_span(start: date, precision: str) -> tuple[date, date]:
+    """The first and last day a date of this precision stands for (2025/year: 1 Jan .. 31 Dec 2025)."""
+    if precision == "year":
+        return start.replace(month=1, day=1), start.replace(month=12, day=31)
+    if precision == "month":
+        nxt = start.replace(day=28) + timedelta(days=4)
+        return start.replace(day=1), nxt - timedelta(days=nxt.day)
+    return start, start
+
+
+def listing_span(paper: Paper) -> tuple[date, date] | None:
+    """THE listing date rule: a paper is listed at its first submission, or its last update when that is
+    all a source gave, over the whole span its precision allows; None for a paper with no date at all."""
+    when = paper.submitted or paper.updated
+    return date_span(when, paper.date_precision) if when else None
+
+
+def display_date(paper: Paper) -> str:
+    """The listing date as a reader reads it, at the precision the record has: "2025", "March 2025" or
+    "13 March 2025"; "" for a paper without a date (never an invented epoch date)."""
+    when = paper.submitted or paper.updated
+    if when is None:
+        return ""
+    if paper.date_precision == "year":
+        return str(when.year)
+    if paper.date_precision == "month":
+        return f"{when.strftime('%B')} {when.year}"
+    return f"{when.day} {when.strftime('%B')} {when.year}"
 
 
 @dataclass(slots=True)
@@ -169,6 +221,9 @@ class Paper:
     source: str = ""
     # Original, un-normalised text of title/abstract (only when it differs).
     original: dict[str, str] = field(default_factory=dict)
+    # How much of ``submitted`` (or ``updated`` when there is no submission date) the source gave: "day",
+    # "month" or "year" (one of PRECISIONS).
+    date_precision: str = "day"
 
     @property
     def primary_category(self) -> str | None:
@@ -203,7 +258,7 @@ class Paper:
             "submitter": self.submitter,
             "links": dict(self.links),
             "withdrawn": self.withdrawn,
-        }
+        } | ({"date_precision": self.date_precision} if self.date_precision != "day" else {})
 
 
 def hash_dict(d: dict) -> str:
@@ -293,10 +348,15 @@ def finish(paper: Paper) -> Paper:
     paper.categories = list(dict.fromkeys(c for c in paper.categories if c))
     for a in paper.authors:
         a.name = clean_text(a.name)
-    paper.authors = [a for a in paper.authors if a.name]
+    paper.authors = [a for a in paper.authors if a.name][:MAX_AUTHORS]  # the cap split_authors applies, for lists
     for key in ("journal_ref", "comments", "report_no", "license", "submitter"):
         value = getattr(paper, key)
         setattr(paper, key, clean_text(value) or None)
+    if paper.date_precision not in PRECISIONS:
+        raise ValueError(f"date precision must be one of {', '.join(PRECISIONS)}, not {paper.date_precision!r}")
+    for number in (paper.version, *(v.version for v in paper.versions)):
+        if number is not None and not 0 <= number <= MAX_VERSION:
+            raise ValueError(f"version {number:,} is out of range (1 to {MAX_VERSION:,})")
     if paper.versions:
         paper.versions.sort(key=lambda v: v.version)
         paper.version = max(paper.version or 0, paper.versions[-1].version)
@@ -345,4 +405,5 @@ def paper_from_dict(d: dict) -> Paper:
         withdrawn=bool(d.get("withdrawn")),
         source=d.get("source") or "",
         original=dict(d.get("original") or {}),
+        date_precision=d.get("date_precision") or "day",
     )

@@ -17,7 +17,9 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import os
 import re
+import stat
 import tarfile
 import zlib
 from collections.abc import Iterator
@@ -25,7 +27,7 @@ from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from paperboy.papers import Paper, Version, finish, parse_arxiv_id, parse_date, split_authors
+from paperboy.papers import Paper, Version, finish, parse_arxiv_id, parse_date, split_authors, version_number
 from paperboy.sources.base import Records, Reject, SourceError
 
 __all__ = ["iter_listing", "iter_path", "read_abs"]
@@ -38,6 +40,7 @@ _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", 
 # "arXiv:0704.0001", "Paper: hep-th/9901001", "arXiv:2302.12353 (*cross-listing*)",
 # "Paper (*cross-listing*): cond-mat/0001445".
 _CROSS = r"\(\*cross-listing\*\)"
+_LISTING_PATH = re.compile(r"(?:^|/)(?P<archive>[a-z]+(?:-[a-z]+)*)/listings/")
 _ID_LINE = re.compile(rf"^(?:arXiv|Paper)\s*(?:{_CROSS}\s*)?:\s*(?P<id>\S+)\s*(?:{_CROSS})?\s*$", re.I)
 _FIELD_KEY = re.compile(r"[A-Za-z][A-Za-z0-9._-]*(?: \([^():]*\))?")
 _FIELD_SPLIT = re.compile(r"\n(?=[^ \t\n])")
@@ -165,7 +168,7 @@ def _parse_record(lines: list[str], first: int, end: int, *, source: str, single
             if name == "date":
                 dates.append((1, value))
             elif rv := _REVISED.match(name):
-                dates.append((int(rv["v"]) if rv["v"] else None, value))
+                dates.append((version_number(rv["v"]) if rv["v"] else None, value))
         elif name not in fields:  # a repeated field: keep the first
             fields[name] = value
 
@@ -302,7 +305,19 @@ def iter_listing(text: str, *, source: str) -> Records:
     yield from _iter_listing(text, source=source, where="")
 
 
-def _iter_listing(text: str, *, source: str, where: str) -> Iterator[Paper | Reject]:
+def listing_archive(path: str) -> str | None:
+    """The archive whose listing a file is (``ftp/astro-ph/listings/0007`` -> ``astro-ph``), if the path says."""
+    m = _LISTING_PATH.search(path)
+    return m["archive"] if m else None
+
+
+def cross_list(paper: Paper, archive: str | None) -> None:
+    """Record the category of the listing that cross-lists a paper, when its categories lack it."""
+    if archive and not any(c == archive or c.startswith(archive + ".") for c in paper.categories):
+        paper.categories.append(archive)
+
+
+def _iter_listing(text: str, *, source: str, where: str, listed_in: str | None = None) -> Iterator[Paper | Reject]:
     lines = _lines(text)
     starts = [
         i
@@ -331,6 +346,8 @@ def _iter_listing(text: str, *, source: str, where: str) -> Iterator[Paper | Rej
         except ValueError as exc:
             yield Reject(source, location, str(exc), "\n".join(lines[first:end]))
             continue
+        if "cross-listing" in lines[first]:
+            cross_list(paper, listed_in)
         if paper.submitted is None and paper.updated is None and context is not None:
             paper.updated = context
         yield paper
@@ -370,7 +387,7 @@ def _iter_blob(data: bytes, name: str, fmt: str, source: str, where: str) -> Ite
         except ValueError as exc:
             yield Reject(source, location, str(exc), data.decode("utf-8", errors="replace"))
     elif kind == "listing":
-        yield from _iter_listing(text, source=source, where=where)
+        yield from _iter_listing(text, source=source, where=where, listed_in=listing_archive(name))
     else:
         yield Reject(source, location, "unknown file kind", data[:4096].decode("utf-8", errors="replace"))
 
@@ -459,8 +476,13 @@ def _damage(source: str, where: str, count: int, last: str | None, exc: BaseExce
 
 
 def _iter_dir(path: Path, fmt: str, source: str) -> Iterator[Paper | Reject]:
-    """Every file under ``path`` in sorted path order; archives inside are streamed too."""
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    """Every regular file under ``path`` in sorted path order; archives inside are streamed too.
+
+    Symbolic links (to files or folders) and special files (FIFOs, devices) are skipped, as non-file tar
+    members are: a link could pull in any file the user can read (``x.abs -> /etc/passwd``) and a FIFO
+    would block the run.
+    """
+    for file in sorted(_regular_files(path)):
         rel = file.relative_to(path).as_posix()
         where = f"file {rel}"
         if _is_archive(file):
@@ -475,6 +497,17 @@ def _iter_dir(path: Path, fmt: str, source: str) -> Iterator[Paper | Reject]:
             yield Reject(source, where, f"cannot read file: {exc}")
             continue
         yield from _iter_blob(data, rel, fmt, source, where)
+
+
+def _regular_files(root: Path) -> Iterator[Path]:
+    """Regular files under ``root``, never following a symbolic link (``rglob`` would follow file links)."""
+    for folder, dirs, files in os.walk(root):  # os.walk does not descend into linked folders
+        base = Path(folder)
+        dirs[:] = [d for d in dirs if not (base / d).is_symlink()]
+        for name in files:
+            file = base / name
+            if stat.S_ISREG(file.lstat().st_mode):
+                yield file
 
 
 def iter_path(path: Path | str, fmt: str = "auto") -> Records:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from paperboy.papers import Paper
 
-RAW_LIMIT = 64_000  # characters of a rejected record kept for inspection
+RAW_LIMIT = 8_000  # characters of a rejected record kept: enough to see what is wrong, not a copy of the input
 
 
 class SourceError(Exception):

@@ -24,7 +24,16 @@ import httpx
 from lxml import etree
 
 from paperboy import __version__
-from paperboy.papers import Author, Paper, Version, finish, parse_arxiv_id, parse_date, split_authors
+from paperboy.papers import (
+    Author,
+    Paper,
+    Version,
+    finish,
+    parse_arxiv_id,
+    parse_date,
+    split_authors,
+    version_number,
+)
 from paperboy.sources.base import Checkpoint, Records, Reject, SourceError
 
 log = logging.getLogger(__name__)
@@ -47,6 +56,7 @@ FORMATS = ("arXiv", "arXivRaw", "oai_dc")
 _OAI_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}Z)?$")
 _OAI_ID_PREFIX = re.compile(r"^oai:arxiv\.org:", re.I)
 # An internal DTD subset that declares entities: the shape of "billion laughs" and XXE documents.
+_EXTERNAL_DTD = re.compile(rb"<!DOCTYPE\s[^\[>]*?\b(?:SYSTEM|PUBLIC)\b")
 _ENTITY_DECL = re.compile(rb"<!DOCTYPE[^\[>]*\[[^\]]*<!ENTITY")
 
 
@@ -70,6 +80,9 @@ def parse_xml(data: bytes, *, what: str) -> etree._Element:
     """
     if _ENTITY_DECL.search(data, 0, 65536):
         raise UnsafeXML(_unsafe_message(what))
+    if _EXTERNAL_DTD.search(data):  # libxml2 opens an external subset even with load_dtd=False
+        raise UnsafeXML(f"{what}: refusing an XML document that names an external DTD (<!DOCTYPE ... SYSTEM/PUBLIC "
+                        "...>); arXiv never sends one and loading it could read local files or block on them")
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -322,11 +335,9 @@ def _from_arxiv_raw(meta: etree._Element, fallback_id: str | None) -> Paper:
     arxiv_id, _ = parse_arxiv_id(t("id") or fallback_id or "")
     versions: list[Version] = []
     for v in meta.iterfind(_q(ARXIV_RAW, "version")):
-        m = re.fullmatch(r"v?(\d+)", (v.get("version") or "").strip())
-        if m:
-            versions.append(
-                Version(int(m[1]), parse_date(text_of(v, _q(ARXIV_RAW, "date"))), text_of(v, _q(ARXIV_RAW, "size")))
-            )
+        if re.fullmatch(r"v?\d+", (v.get("version") or "").strip()):
+            versions.append(Version(version_number(v.get("version")), parse_date(text_of(v, _q(ARXIV_RAW, "date"))),
+                                    text_of(v, _q(ARXIV_RAW, "size"))))
     return Paper(
         id=arxiv_id,
         arxiv_id=arxiv_id,

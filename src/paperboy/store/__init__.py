@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paperboy.store.base import BatchResult, Store, StoredPaper
+from paperboy.store.base import BatchResult, Store, StoredPaper, StoreFull, StoreStats
 
-__all__ = ["BatchResult", "Store", "StoredPaper", "open_store"]
+__all__ = ["BatchResult", "Store", "StoredPaper", "StoreFull", "StoreStats", "open_store"]
 
 
 def open_store(database_url: str) -> Store:

@@ -1,13 +1,28 @@
 """The store interface every backend implements (SQLite now, PostgreSQL later).
 
 Callers (ingest, index, search, web, CLI) only ever talk to this interface; all SQL
-lives in the backend modules.
+lives in the backend modules.  Contracts a backend must keep, which callers rely on:
+
+- **pids are small dense integers** (1, 2, 3 ... in order of creation, never reused): the index keeps
+  numpy side arrays (dates, categories) sized by the largest pid.
+- **``seq`` is assigned in commit order**: every change gets a ``seq`` greater than any committed before
+  it, and a reader never sees a smaller ``seq`` commit later; ``changed_since`` relies on it to sync indexes
+  (one writer at a time, as SQLite's ``BEGIN IMMEDIATE`` gives; PostgreSQL needs a lock or a single writer).
+- **identity rules are not the backend's**: a backend answers the bulk lookups of
+  :mod:`paperboy.store.identity` and lets ``identity.resolve`` decide; merging is :mod:`paperboy.store.merge`.
+- **one listing date rule**: a paper is listed by :func:`paperboy.papers.listing_span` (first submission,
+  else last update, over the span its date precision allows); ``latest``/``count`` order and window by it.
+- **``stats()`` is cheap**: counters kept in the writing transaction, never a scan of every paper.
+- A full disk raises :class:`StoreFull` with nothing of the failing batch written.
+
+Accounts, events and mail get their own interfaces (their own modules), not methods here.
 """
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import date
 
 from paperboy.papers import Paper
 from paperboy.sources.base import Checkpoint, Reject
@@ -31,6 +46,29 @@ class StoredPaper:
     pid: int
     seq: int
     paper: Paper
+
+
+class StoreFull(Exception):
+    """The disk (or the database's size limit) is full; the failing write was rolled back whole."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """What a store holds.  ``by_category``: papers by primary category ("(none)" without one), biggest first;
+    ``by_month``: papers by listing month ("YYYY-MM"; "YYYY" for year-only dates; "(unknown)" undated)."""
+
+    papers: int
+    with_abstract: int
+    arxiv_papers: int
+    versions: int
+    source_records: int
+    withdrawn: int
+    rejects: int
+    by_category: dict[str, int]
+    by_month: dict[str, int]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 class Store(abc.ABC):
@@ -59,12 +97,16 @@ class Store(abc.ABC):
         """The latest change sequence number."""
 
     @abc.abstractmethod
-    def latest(self, *, category: str | None = None, author: str | None = None, limit: int = 20,
-               offset: int = 0) -> list[StoredPaper]:
-        """Newest papers first (by first submission), optionally in a category (prefix) or by an author."""
+    def latest(self, *, category: str | None = None, author: str | None = None, since: date | None = None,
+               until: date | None = None, limit: int = 20, offset: int = 0) -> list[StoredPaper]:
+        """Newest papers first by listing date (ties: newest pid first; undated papers last), optionally in a
+        category (or archive prefix), by an author, and in the window ``since`` .. ``until`` (inclusive), which
+        holds a paper only when its whole date span does (a year-only paper is in no day, week or month window).
+        Callers use :func:`paperboy.catalogue.newest` rather than this."""
 
     @abc.abstractmethod
-    def count(self, *, category: str | None = None, author: str | None = None) -> int:
+    def count(self, *, category: str | None = None, author: str | None = None, since: date | None = None,
+              until: date | None = None) -> int:
         """How many papers :meth:`latest` would page through."""
 
     @abc.abstractmethod
@@ -76,8 +118,8 @@ class Store(abc.ABC):
         """Save (or with None, delete) a checkpoint value outside a batch."""
 
     @abc.abstractmethod
-    def stats(self) -> dict:
-        """Counts: papers, versions, rejects, by primary category, by month of first submission."""
+    def stats(self) -> StoreStats:
+        """Counts, kept as the data is written (cheap enough for a page request)."""
 
     @abc.abstractmethod
     def rejects(self, limit: int = 100) -> list[Reject]:
@@ -85,4 +127,4 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None:
-        ...
+        """Release every connection the store opened, whichever thread opened it."""

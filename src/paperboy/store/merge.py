@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from paperboy.papers import Paper, Version
+from paperboy.papers import Paper, Version, date_span
 
 _OVERRIDABLE = ("title", "abstract", "journal_ref", "comments", "report_no", "license", "submitter", "doi")
 
@@ -41,10 +41,13 @@ def merge(records: list[tuple[int, Paper]]) -> Paper:
             out.categories = p.categories
         if p.arxiv_id and not out.arxiv_id:
             out.arxiv_id = p.arxiv_id
-        if p.submitted and (out.submitted is None or p.submitted < out.submitted):
+        if p.submitted and (out.submitted is None or _better_first_date(p, out)):
             out.submitted = p.submitted
+            out.date_precision = p.date_precision
         if p.updated and (out.updated is None or p.updated > out.updated):
             out.updated = p.updated
+            if out.submitted is None:  # the listing date is the update: its precision goes with it
+                out.date_precision = p.date_precision
         if p.version and (out.version or 0) <= p.version:
             out.version = p.version
             out.withdrawn = p.withdrawn
@@ -60,3 +63,18 @@ def merge(records: list[tuple[int, Paper]]) -> Paper:
         out.id = out.arxiv_id
     out.source = "+".join(sorted({p.source for p in ordered if p.source}))
     return out
+
+
+def _better_first_date(p: Paper, out: Paper) -> bool:
+    """Whether ``p``'s submission date should replace ``out``'s: a finer date inside the coarser one's span
+    ("13 March 2025" refines "2025"), otherwise the earlier one."""
+    assert p.submitted is not None and out.submitted is not None
+    new_from, new_to = date_span(p.submitted, p.date_precision)
+    old_from, old_to = date_span(out.submitted, out.date_precision)
+    if (new_from, new_to) == (old_from, old_to):
+        return False
+    if old_from <= new_from and new_to <= old_to:
+        return True
+    if new_from <= old_from and old_to <= new_to:
+        return False
+    return new_from < old_from

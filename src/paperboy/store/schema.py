@@ -100,7 +100,121 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO meta(key, value) VALUES ('seq', '0');
     """,
-    # 2 (accounts, issue 11): readers, sign-in links, sessions, API tokens, hidden papers, the mail outbox and
+    # 2: one listing date rule and date precision (issue 10); stats() counters kept inside each write (issue 9).
+    # ``listed`` .. ``listed_end`` is the span of the listing date (first submission, else last update) at the
+    # precision the record gave (day, month or year), copied into paper_categories so that a category listing,
+    # in a window or not, stays one index range scan.  Year precision is derived where it is knowable: generic
+    # JSON Lines records dated 1 January whose venue ends with that year (what a year-only record produced).
+    # ``stat_counts`` holds the stats() counters, kept by triggers in the writing transaction.
+    """
+    ALTER TABLE papers ADD COLUMN date_precision TEXT NOT NULL DEFAULT 'day';
+    ALTER TABLE papers ADD COLUMN listed TEXT;
+    ALTER TABLE papers ADD COLUMN listed_end TEXT;
+    ALTER TABLE paper_categories RENAME COLUMN submitted TO listed;
+    ALTER TABLE paper_categories ADD COLUMN listed_end TEXT;
+    DROP INDEX paper_categories_newest;
+    DROP INDEX papers_submitted;
+
+    UPDATE source_records SET data = json_set(data, '$.date_precision', 'year')
+     WHERE source = 'jsonl' AND json_extract(data, '$.submitted') LIKE '____-01-01'
+       AND json_extract(data, '$.journal_ref') LIKE '% ' || substr(json_extract(data, '$.submitted'), 1, 4);
+    UPDATE papers SET date_precision = 'year', data = json_set(data, '$.date_precision', 'year')
+     WHERE submitted LIKE '____-01-01'
+       AND EXISTS (SELECT 1 FROM source_records s WHERE s.pid = papers.pid
+                   AND json_extract(s.data, '$.date_precision') = 'year')
+       AND NOT EXISTS (SELECT 1 FROM source_records s WHERE s.pid = papers.pid
+                       AND json_extract(s.data, '$.submitted') IS NOT NULL
+                       AND json_extract(s.data, '$.date_precision') IS NULL);
+    UPDATE papers SET listed = coalesce(submitted, updated);
+    UPDATE papers SET listed_end = CASE date_precision
+        WHEN 'year' THEN date(listed, 'start of year', '+1 year', '-1 day')
+        WHEN 'month' THEN date(listed, 'start of month', '+1 month', '-1 day')
+        ELSE listed END
+     WHERE listed IS NOT NULL;
+    UPDATE paper_categories SET listed = (SELECT p.listed FROM papers p WHERE p.pid = paper_categories.pid),
+                                listed_end = (SELECT p.listed_end FROM papers p WHERE p.pid = paper_categories.pid);
+    CREATE INDEX paper_categories_newest ON paper_categories(category, listed DESC, pid DESC, listed_end);
+    CREATE INDEX papers_listed ON papers(listed, pid, listed_end);
+
+    CREATE TABLE stat_counts (key TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO stat_counts(key, n) SELECT 'papers', count(*) FROM papers;
+    INSERT INTO stat_counts(key, n) SELECT 'with_abstract', count(*) FROM papers WHERE abstract != '';
+    INSERT INTO stat_counts(key, n) SELECT 'arxiv_papers', count(*) FROM papers WHERE arxiv_id IS NOT NULL;
+    INSERT INTO stat_counts(key, n) SELECT 'withdrawn', count(*) FROM papers WHERE withdrawn;
+    INSERT INTO stat_counts(key, n) SELECT 'versions', count(*) FROM versions;
+    INSERT INTO stat_counts(key, n) SELECT 'source_records', count(*) FROM source_records;
+    INSERT INTO stat_counts(key, n) SELECT 'rejects', count(*) FROM rejects;
+    INSERT INTO stat_counts(key, n)
+        SELECT 'category:' || coalesce(primary_category, '(none)'), count(*) FROM papers GROUP BY 1;
+    INSERT INTO stat_counts(key, n)
+        SELECT 'month:' || CASE WHEN listed IS NULL THEN '(unknown)' WHEN date_precision = 'year'
+                                THEN substr(listed, 1, 4) ELSE substr(listed, 1, 7) END, count(*)
+          FROM papers GROUP BY 1;
+
+    CREATE TRIGGER stat_papers_add AFTER INSERT ON papers BEGIN
+        INSERT INTO stat_counts(key, n) VALUES ('papers', +1),
+            ('with_abstract', +(new.abstract != '')), ('arxiv_papers', +(new.arxiv_id IS NOT NULL)),
+            ('withdrawn', +(new.withdrawn != 0)),
+            ('category:' || coalesce(new.primary_category, '(none)'), +1),
+            ('month:' || CASE WHEN new.listed IS NULL THEN '(unknown)' WHEN new.date_precision = 'year'
+                              THEN substr(new.listed, 1, 4) ELSE substr(new.listed, 1, 7) END, +1)
+            ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
+    END;
+    CREATE TRIGGER stat_papers_del AFTER DELETE ON papers BEGIN
+        INSERT INTO stat_counts(key, n) VALUES ('papers', -1),
+            ('with_abstract', -(old.abstract != '')), ('arxiv_papers', -(old.arxiv_id IS NOT NULL)),
+            ('withdrawn', -(old.withdrawn != 0)),
+            ('category:' || coalesce(old.primary_category, '(none)'), -1),
+            ('month:' || CASE WHEN old.listed IS NULL THEN '(unknown)' WHEN old.date_precision = 'year'
+                              THEN substr(old.listed, 1, 4) ELSE substr(old.listed, 1, 7) END, -1)
+            ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
+    END;
+    CREATE TRIGGER stat_papers_change
+    AFTER UPDATE OF abstract, arxiv_id, withdrawn, primary_category, listed, date_precision ON papers
+    WHEN old.abstract != new.abstract OR old.arxiv_id IS NOT new.arxiv_id OR old.withdrawn != new.withdrawn
+      OR old.primary_category IS NOT new.primary_category OR old.listed IS NOT new.listed
+      OR old.date_precision != new.date_precision BEGIN
+        INSERT INTO stat_counts(key, n) VALUES ('papers', -1),
+            ('with_abstract', -(old.abstract != '')), ('arxiv_papers', -(old.arxiv_id IS NOT NULL)),
+            ('withdrawn', -(old.withdrawn != 0)),
+            ('category:' || coalesce(old.primary_category, '(none)'), -1),
+            ('month:' || CASE WHEN old.listed IS NULL THEN '(unknown)' WHEN old.date_precision = 'year'
+                              THEN substr(old.listed, 1, 4) ELSE substr(old.listed, 1, 7) END, -1)
+            ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
+        INSERT INTO stat_counts(key, n) VALUES ('papers', +1),
+            ('with_abstract', +(new.abstract != '')), ('arxiv_papers', +(new.arxiv_id IS NOT NULL)),
+            ('withdrawn', +(new.withdrawn != 0)),
+            ('category:' || coalesce(new.primary_category, '(none)'), +1),
+            ('month:' || CASE WHEN new.listed IS NULL THEN '(unknown)' WHEN new.date_precision = 'year'
+                              THEN substr(new.listed, 1, 4) ELSE substr(new.listed, 1, 7) END, +1)
+            ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
+    END;
+    CREATE TRIGGER stat_versions_add AFTER INSERT ON versions BEGIN
+        INSERT INTO stat_counts(key, n) VALUES ('versions', +1)
+            ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
+    END;
+    CREATE TRIGGER stat_versions_del AFTER DELETE ON versions BEGIN
+        INSERT INTO stat_counts(key, n) VALUES ('versions', -1)
+            ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
+    END;
+    CREATE TRIGGER stat_source_records_add AFTER INSERT ON source_records BEGIN
+        INSERT INTO stat_counts(key, n) VALUES ('source_records', +1)
+            ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
+    END;
+    CREATE TRIGGER stat_source_records_del AFTER DELETE ON source_records BEGIN
+        INSERT INTO stat_counts(key, n) VALUES ('source_records', -1)
+            ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
+    END;
+    CREATE TRIGGER stat_rejects_add AFTER INSERT ON rejects BEGIN
+        INSERT INTO stat_counts(key, n) VALUES ('rejects', +1)
+            ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
+    END;
+    CREATE TRIGGER stat_rejects_del AFTER DELETE ON rejects BEGIN
+        INSERT INTO stat_counts(key, n) VALUES ('rejects', -1)
+            ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
+    END;
+    """,
+    # 3 (accounts, issue 11): readers, sign-in links, sessions, API tokens, hidden papers, the mail outbox and
     # rate-limit counters.  Links, sessions and tokens are stored as SHA-256 digests of their secrets.
     # Times are Unix seconds.
     """

@@ -6,6 +6,7 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import orjson
@@ -14,6 +15,7 @@ from paperboy.papers import (
     InvalidId,
     Paper,
     hash_dict,
+    listing_span,
     normalise_author,
     normalise_doi,
     now_utc,
@@ -21,11 +23,11 @@ from paperboy.papers import (
     parse_arxiv_id,
 )
 from paperboy.sources.base import Checkpoint, Reject
-from paperboy.store.base import BatchResult, Store, StoredPaper
+from paperboy.store import identity
+from paperboy.store.base import BatchResult, Store, StoredPaper, StoreFull, StoreStats
 from paperboy.store.merge import merge
 from paperboy.store.schema import MIGRATIONS
 
-_MIN_TITLE_WORDS_FOR_MATCH = 4  # shorter normalised titles ("Introduction") are too generic to merge on
 _PAPER_COLUMNS = "pid, seq, data"
 _INSERT_SOURCE_RECORD = "INSERT INTO source_records(hash, pid, source, version, seq, data) VALUES (?,?,?,?,?,?)"
 
@@ -37,14 +39,18 @@ class SQLiteStore(Store):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []  # every thread's connection, so close() reaches them all
+        self._conns_lock = threading.Lock()
+        self._generation = 0  # bumped by close(): a thread's connection from before it is not reused
         self._migrate()
 
     # -- connections ---------------------------------------------------------------------------------------------
 
     @property
     def db(self) -> sqlite3.Connection:
+        """The calling thread's connection (other store modules, e.g. accounts and events, share it)."""
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or self._local.generation != self._generation:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -52,14 +58,23 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute("PRAGMA temp_store=MEMORY")
-            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+                self._local.conn, self._local.generation = conn, self._generation
         return conn
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close every thread's connection; a later call on any thread opens a fresh one."""
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+            self._generation += 1
+        for conn in conns:
             conn.close()
-            self._local.conn = None
+        self._local.conn = None
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._conns)
 
     def _migrate(self) -> None:
         db = self.db
@@ -70,9 +85,8 @@ class SQLiteStore(Store):
                 continue
             db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                for statement in _statements(sql):
+                    db.execute(statement)
                 db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, now_utc().isoformat()))
                 db.execute("COMMIT")
             except BaseException:
@@ -88,78 +102,118 @@ class SQLiteStore(Store):
     def write_batch(
         self, papers: list[Paper], rejects: list[Reject], checkpoints: list[Checkpoint] | None = None
     ) -> BatchResult:
+        with self._transaction() as db:
+            result = self._write(db, papers, rejects, checkpoints or [])
+        return result
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a full disk or database becomes :class:`StoreFull`, nothing half-written."""
         db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:  # SQLite has already rolled back after SQLITE_FULL
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise StoreFull(f"disk full: {self.path} could not grow ({exc})") from exc
+            raise
+
+    def _write(self, db: sqlite3.Connection, papers: list[Paper], rejects: list[Reject],
+               checkpoints: list[Checkpoint]) -> BatchResult:
         result = BatchResult(rejected=len(rejects))
         now = now_utc().isoformat(timespec="seconds")
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            seq = int(db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()[0])
-            encoded = [_encode(p) for p in papers]
-            hashes = [f"{p.source}:{h}" for p, (h, _) in zip(papers, encoded, strict=True)]
-            known = self._known_hashes(hashes)
-            fresh = [(p, h, e) for p, h, e in zip(papers, hashes, encoded, strict=True) if h not in known]
-            result.unchanged += len(papers) - len(fresh)
-            ids = _Identities(db, [p for p, _, _ in fresh])
-            changed: set[int] = set()
-            next_pid = (db.execute("SELECT max(pid) FROM papers").fetchone()[0] or 0) + 1
-            new_rows, new_records, new_children = [], [], []
-            for paper, h, (content_hash, data) in fresh:
-                if h in known:  # the same record twice in one batch
-                    result.unchanged += 1
-                    continue
-                known.add(h)
-                seq += 1
-                record = (paper.source, paper.version, seq, data)
-                pid = ids.resolve(paper)
-                if pid is None:
-                    pid, next_pid = next_pid, next_pid + 1
-                    if paper.arxiv_id in (None, paper.id):  # a lone record is its own merge: reuse its encoding
-                        merged, row = paper, _row(paper, content_hash, data)
-                    else:
-                        merged = merge([(seq, paper)])
-                        row = _row(merged)
-                    new_rows.append((pid, *row, seq, now, now))
-                    new_records.append((h, pid, *record))
-                    new_children.append((pid, merged))
-                    ids.remember(pid, merged)
-                    result.added += 1
-                    changed.add(pid)
-                    continue
-                if pid in ids.pending:  # merged into a paper added earlier in this batch: write that first
-                    self._flush_new(new_rows, new_records, new_children, ids)
-                db.execute(_INSERT_SOURCE_RECORD, (h, pid, *record))
-                if self._remerge(pid, paper, seq, now):
-                    if pid not in changed:
-                        result.updated += 1
-                    changed.add(pid)
-                    ids.refresh(pid)
+        seq = int(db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()[0])
+        encoded = [_encode(p) for p in papers]
+        hashes = [f"{p.source}:{h}" for p, (h, _) in zip(papers, encoded, strict=True)]
+        known = self._known_hashes(hashes)
+        fresh = [(p, h, e) for p, h, e in zip(papers, hashes, encoded, strict=True) if h not in known]
+        result.unchanged += len(papers) - len(fresh)
+        ids = self._identities(identity.keys(p for p, _, _ in fresh))
+        pending: set[int] = set()  # pids added in this batch and not yet inserted
+        changed: set[int] = set()
+        next_pid = (db.execute("SELECT max(pid) FROM papers").fetchone()[0] or 0) + 1
+        new_rows, new_records, new_children = [], [], []
+        for paper, h, (content_hash, data) in fresh:
+            if h in known:  # the same record twice in one batch
+                result.unchanged += 1
+                continue
+            known.add(h)
+            seq += 1
+            record = (paper.source, paper.version, seq, data)
+            pid = identity.resolve(paper, ids)
+            if pid is None:
+                pid, next_pid = next_pid, next_pid + 1
+                if paper.arxiv_id in (None, paper.id):  # a lone record is its own merge: reuse its encoding
+                    merged, row = paper, _row(paper, content_hash, data)
                 else:
-                    result.unchanged += 1
-            self._flush_new(new_rows, new_records, new_children, ids)
-            for r in rejects:
-                db.execute(
-                    "INSERT INTO rejects(source, location, reason, raw, created_at) VALUES (?,?,?,?,?) "
-                    "ON CONFLICT(source, location, reason) DO UPDATE SET raw=excluded.raw",
-                    (r.source, r.location, r.reason, r.raw, now),
-                )
-            for cp in checkpoints or []:
-                self._set_state(cp.key, cp.value, now)
-            db.execute("UPDATE meta SET value=? WHERE key='seq'", (str(seq),))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+                    merged = merge([(seq, paper)])
+                    row = _row(merged)
+                new_rows.append((pid, *row, seq, now, now))
+                new_records.append((h, pid, *record))
+                new_children.append((pid, merged))
+                ids.remember(pid, merged)
+                pending.add(pid)
+                result.added += 1
+                changed.add(pid)
+                continue
+            if pid in pending:  # merged into a paper added earlier in this batch: write that first
+                self._flush_new(new_rows, new_records, new_children)
+                pending.clear()
+            db.execute(_INSERT_SOURCE_RECORD, (h, pid, *record))
+            if merged := self._remerge(pid, paper, seq, now):
+                if pid not in changed:
+                    result.updated += 1
+                changed.add(pid)
+                ids.remember(pid, merged)
+            else:
+                result.unchanged += 1
+        self._flush_new(new_rows, new_records, new_children)
+        db.executemany(
+            "INSERT INTO rejects(source, location, reason, raw, created_at) VALUES (?,?,?,?,?) "
+            "ON CONFLICT(source, location, reason) DO UPDATE SET raw=excluded.raw",
+            [(r.source, r.location, r.reason, r.raw, now) for r in rejects],
+        )
+        for cp in checkpoints:
+            self._set_state(cp.key, cp.value, now)
+        db.execute("UPDATE meta SET value=? WHERE key='seq'", (str(seq),))
         result.changed = sorted(changed)
         return result
 
-    def _flush_new(self, rows: list, records: list, children: list, ids: _Identities) -> None:
+    def _identities(self, keys: identity.Keys) -> identity.Known:
+        """The bulk lookups identity resolution needs, one query per chunk of each kind of key."""
+        db = self.db
+        known = identity.Known()
+        for chunk in _chunks(keys.ids):
+            marks = ",".join("?" * len(chunk))
+            known.by_id.update(db.execute(f"SELECT alias, pid FROM aliases WHERE alias IN ({marks})", chunk))
+            known.by_id.update(db.execute(f"SELECT id, pid FROM papers WHERE id IN ({marks})", chunk))
+        for column, target, values in (("arxiv_id", known.by_arxiv, keys.arxiv_ids), ("doi", known.by_doi, keys.dois)):
+            for chunk in _chunks(values):
+                marks = ",".join("?" * len(chunk))
+                target.update(db.execute(f"SELECT {column}, pid FROM papers WHERE {column} IN ({marks})", chunk))
+        for chunk in _chunks(keys.titles):
+            marks = ",".join("?" * len(chunk))
+            for pid, title_norm, arxiv_id, doi, authors in db.execute(
+                f"SELECT pid, title_norm, arxiv_id, doi, authors FROM papers WHERE title_norm IN ({marks})", chunk
+            ):
+                names = [a["name"] for a in orjson.loads(authors)]
+                known.by_title.setdefault(title_norm, []).append(identity.candidate(pid, arxiv_id, doi, names))
+        return known
+
+    def _flush_new(self, rows: list, records: list, children: list) -> None:
         """Insert the batch's new papers in bulk (executemany is several times faster than row by row)."""
         db = self.db
         if rows:
             db.executemany(
                 "INSERT INTO papers(pid, id, arxiv_id, doi, title_norm, title, abstract, authors, categories,"
-                " primary_category, submitted, updated, version, withdrawn, data, content_hash, seq, created_at,"
-                " modified_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " primary_category, submitted, updated, version, withdrawn, date_precision, listed, listed_end,"
+                " data, content_hash, seq, created_at, modified_at) VALUES (" + ",".join("?" * 22) + ")",
                 rows,
             )
             db.executemany(_INSERT_SOURCE_RECORD, records)
@@ -167,7 +221,6 @@ class SQLiteStore(Store):
         rows.clear()
         records.clear()
         children.clear()
-        ids.pending.clear()
 
     def _known_hashes(self, hashes: list[str]) -> set[str]:
         known: set[str] = set()
@@ -177,8 +230,8 @@ class SQLiteStore(Store):
             known.update(r[0] for r in rows)
         return known
 
-    def _remerge(self, pid: int, paper: Paper, seq: int, now: str) -> bool:
-        """Recompute a paper from all its source records; True if the merged paper changed."""
+    def _remerge(self, pid: int, paper: Paper, seq: int, now: str) -> Paper | None:
+        """Recompute a paper from all its source records; the merged paper if it changed, else None."""
         db = self.db
         records = [(s, paper_from_dict(orjson.loads(d))) for s, d in
                    db.execute("SELECT seq, data FROM source_records WHERE pid=?", (pid,))]
@@ -190,18 +243,18 @@ class SQLiteStore(Store):
             db.execute("INSERT OR IGNORE INTO aliases(alias, pid) VALUES (?,?)", (alias, pid))
         row = _row(merged)
         if row[-1] == old_hash:
-            return False
+            return None
         db.execute(
             "UPDATE papers SET id=?, arxiv_id=?, doi=?, title_norm=?, title=?, abstract=?, authors=?, categories=?,"
-            " primary_category=?, submitted=?, updated=?, version=?, withdrawn=?, data=?, content_hash=?, seq=?,"
-            " modified_at=? WHERE pid=?",
+            " primary_category=?, submitted=?, updated=?, version=?, withdrawn=?, date_precision=?, listed=?,"
+            " listed_end=?, data=?, content_hash=?, seq=?, modified_at=? WHERE pid=?",
             (*row, seq, now, pid),
         )
         db.execute("DELETE FROM aliases WHERE alias=?", (merged.id,))
         for table in ("versions", "paper_authors", "paper_categories"):
             db.execute(f"DELETE FROM {table} WHERE pid=?", (pid,))
         self._write_children([(pid, merged)])
-        return True
+        return merged
 
     def _write_children(self, papers: list[tuple[int, Paper]]) -> None:
         db = self.db
@@ -214,11 +267,12 @@ class SQLiteStore(Store):
             [(pid, i, a.name, normalise_author(a.name), a.affiliation)
              for pid, p in papers for i, a in enumerate(p.authors)],
         )
-        db.executemany(
-            "INSERT OR IGNORE INTO paper_categories(category, submitted, pid) VALUES (?,?,?)",
-            [(c, p.submitted.isoformat() if p.submitted else None, pid)
-             for pid, p in papers for c in _with_prefixes(p.categories)],
-        )
+        rows = []
+        for pid, p in papers:
+            listed, listed_end = _span(p)
+            rows.extend((c, listed, listed_end, pid) for c in _with_prefixes(p.categories))
+        db.executemany("INSERT OR IGNORE INTO paper_categories(category, listed, listed_end, pid) VALUES (?,?,?,?)",
+                       rows)
 
     # -- reading -------------------------------------------------------------------------------------------------
 
@@ -265,43 +319,45 @@ class SQLiteStore(Store):
     def max_seq(self) -> int:
         return int(self.db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()[0])
 
-    def latest(self, *, category: str | None = None, author: str | None = None, limit: int = 20,
-               offset: int = 0) -> list[StoredPaper]:
-        pids = self._listing_pids(category, author, limit, offset)
-        return self.get_many(pids)
+    def latest(self, *, category: str | None = None, author: str | None = None, since: date | None = None,
+               until: date | None = None, limit: int = 20, offset: int = 0) -> list[StoredPaper]:
+        sql, args = self._listing_sql("pid", category, author, since, until)
+        order = " ORDER BY listed DESC, pid DESC LIMIT ? OFFSET ?"
+        return self.get_many([r[0] for r in self.db.execute(sql + order, (*args, int(limit), int(offset)))])
 
-    def _listing_pids(self, category: str | None, author: str | None, limit: int, offset: int) -> list[int]:
-        db = self.db
+    def count(self, *, category: str | None = None, author: str | None = None, since: date | None = None,
+              until: date | None = None) -> int:
+        if not (category or author or since or until):
+            return self._counter("papers")
+        sql, args = self._listing_sql("count(*)", category, author, since, until)
+        return self.db.execute(sql, args).fetchone()[0]
+
+    @staticmethod
+    def _listing_sql(what: str, category: str | None, author: str | None, since: date | None,
+                     until: date | None) -> tuple[str, list]:
+        """One listing query: a category's rows of paper_categories, or papers (joined to an author's rows),
+        each with the listing date and its span in the index, so windows and order are index range scans.
+        A paper is in a window only when its whole span is (see :func:`paperboy.papers.listing_span`)."""
         args: list = []
         if category:
-            sql = "SELECT pid FROM paper_categories WHERE category=?"
+            sql = f"SELECT {what} FROM paper_categories WHERE category=?"
             args.append(category)
             if author:
                 sql += " AND pid IN (SELECT pid FROM paper_authors WHERE name_norm=?)"
                 args.append(normalise_author(author))
-            sql += " ORDER BY submitted DESC, pid DESC"
         elif author:
-            sql = ("SELECT p.pid FROM paper_authors a JOIN papers p ON p.pid=a.pid WHERE a.name_norm=?"
-                   " ORDER BY p.submitted DESC, p.pid DESC")
+            sql = (f"SELECT {what} FROM (SELECT DISTINCT p.pid, p.listed, p.listed_end FROM paper_authors a"
+                   " JOIN papers p ON p.pid=a.pid WHERE a.name_norm=?) WHERE 1")
             args.append(normalise_author(author))
         else:
-            sql = "SELECT pid FROM papers ORDER BY submitted DESC, pid DESC"
-        return [r[0] for r in db.execute(sql + " LIMIT ? OFFSET ?", (*args, int(limit), int(offset)))]
-
-    def count(self, *, category: str | None = None, author: str | None = None) -> int:
-        db = self.db
-        if category and author:
-            return db.execute(
-                "SELECT count(*) FROM paper_categories WHERE category=?"
-                " AND pid IN (SELECT pid FROM paper_authors WHERE name_norm=?)",
-                (category, normalise_author(author)),
-            ).fetchone()[0]
-        if category:
-            return db.execute("SELECT count(*) FROM paper_categories WHERE category=?", (category,)).fetchone()[0]
-        if author:
-            return db.execute("SELECT count(DISTINCT pid) FROM paper_authors WHERE name_norm=?",
-                              (normalise_author(author),)).fetchone()[0]
-        return db.execute("SELECT count(*) FROM papers").fetchone()[0]
+            sql = f"SELECT {what} FROM papers WHERE 1"
+        if since:
+            sql += " AND listed >= ?"
+            args.append(since.isoformat())
+        if until:
+            sql += " AND listed <= ? AND listed_end <= ?"
+            args += [until.isoformat()] * 2
+        return sql, args
 
     def get_state(self, key: str) -> dict | None:
         row = self.db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
@@ -320,24 +376,24 @@ class SQLiteStore(Store):
                 (key, orjson.dumps(value).decode(), now),
             )
 
-    def stats(self) -> dict:
-        db = self.db
-        one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
-        return {
-            "papers": one("SELECT count(*) FROM papers"),
-            "with_abstract": one("SELECT count(*) FROM papers WHERE abstract != ''"),
-            "arxiv_papers": one("SELECT count(*) FROM papers WHERE arxiv_id IS NOT NULL"),
-            "versions": one("SELECT count(*) FROM versions"),
-            "source_records": one("SELECT count(*) FROM source_records"),
-            "withdrawn": one("SELECT count(*) FROM papers WHERE withdrawn"),
-            "rejects": one("SELECT count(*) FROM rejects"),
-            "by_category": dict(db.execute(
-                "SELECT coalesce(primary_category, '(none)') c, count(*) n FROM papers GROUP BY c ORDER BY n DESC, c"
-            ).fetchall()),
-            "by_month": dict(db.execute(
-                "SELECT coalesce(substr(submitted, 1, 7), '(unknown)') m, count(*) FROM papers GROUP BY m ORDER BY m"
-            ).fetchall()),
-        }
+    def stats(self) -> StoreStats:
+        counts = dict(self.db.execute("SELECT key, n FROM stat_counts WHERE n != 0"))
+        by = lambda prefix: {k.removeprefix(prefix): n for k, n in counts.items() if k.startswith(prefix)}  # noqa: E731
+        return StoreStats(
+            papers=counts.get("papers", 0),
+            with_abstract=counts.get("with_abstract", 0),
+            arxiv_papers=counts.get("arxiv_papers", 0),
+            versions=counts.get("versions", 0),
+            source_records=counts.get("source_records", 0),
+            withdrawn=counts.get("withdrawn", 0),
+            rejects=counts.get("rejects", 0),
+            by_category=dict(sorted(by("category:").items(), key=lambda kv: (-kv[1], kv[0]))),
+            by_month=dict(sorted(by("month:").items())),
+        )
+
+    def _counter(self, key: str) -> int:
+        row = self.db.execute("SELECT n FROM stat_counts WHERE key=?", (key,)).fetchone()
+        return row[0] if row else 0
 
     def rejects(self, limit: int = 100) -> list[Reject]:
         return [
@@ -351,83 +407,6 @@ class SQLiteStore(Store):
 def _chunks(items: list, size: int = 500) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _last_names(authors: list) -> set[str]:
-    names = (normalise_author(a if isinstance(a, str) else a.name) for a in authors)
-    return {n.split()[-1] for n in names if n}
-
-
-class _Identities:
-    """Who is who for one batch: existing papers matching the batch's ids, DOIs and titles, fetched in bulk,
-    plus the papers added so far in the batch.  Resolution order: id, alias, arXiv id, DOI, then normalised
-    title (long titles only, with no conflicting arXiv id or DOI and at least one shared author surname)."""
-
-    def __init__(self, db: sqlite3.Connection, papers: list[Paper]) -> None:
-        self.db = db
-        self.by_id: dict[str, int] = {}
-        self.by_arxiv: dict[str, int] = {}
-        self.by_doi: dict[str, int] = {}
-        self.by_title: dict[str, list[tuple[int, str | None, str | None, set[str]]]] = {}
-        self.pending: set[int] = set()
-        ids = list({p.id for p in papers})
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            self.by_id.update(db.execute(f"SELECT alias, pid FROM aliases WHERE alias IN ({marks})", chunk))
-            self.by_id.update(db.execute(f"SELECT id, pid FROM papers WHERE id IN ({marks})", chunk))
-        for column, target, values in (
-            ("arxiv_id", self.by_arxiv, {p.arxiv_id for p in papers if p.arxiv_id}),
-            ("doi", self.by_doi, {p.doi for p in papers if p.doi}),
-        ):
-            for chunk in _chunks(list(values)):
-                marks = ",".join("?" * len(chunk))
-                target.update(db.execute(f"SELECT {column}, pid FROM papers WHERE {column} IN ({marks})", chunk))
-        titles = list({t for p in papers if len((t := p.title_norm).split()) >= _MIN_TITLE_WORDS_FOR_MATCH})
-        for chunk in _chunks(titles):
-            marks = ",".join("?" * len(chunk))
-            for pid, title_norm, arxiv_id, doi, authors in db.execute(
-                f"SELECT pid, title_norm, arxiv_id, doi, authors FROM papers WHERE title_norm IN ({marks})", chunk
-            ):
-                names = _last_names([a["name"] for a in orjson.loads(authors)])
-                self.by_title.setdefault(title_norm, []).append((pid, arxiv_id, doi, names))
-
-    def resolve(self, paper: Paper) -> int | None:
-        for table, key in ((self.by_id, paper.id), (self.by_arxiv, paper.arxiv_id), (self.by_doi, paper.doi)):
-            if key and key in table:
-                return table[key]
-        candidates = self.by_title.get(paper.title_norm)
-        if not candidates:
-            return None
-        names = _last_names(paper.authors)
-        for pid, arxiv_id, doi, theirs in candidates:
-            if paper.arxiv_id and arxiv_id and paper.arxiv_id != arxiv_id:
-                continue
-            if paper.doi and doi and paper.doi != doi:
-                continue
-            if names and theirs and not names & theirs:
-                continue
-            return pid
-        return None
-
-    def remember(self, pid: int, paper: Paper) -> None:
-        self.pending.add(pid)
-        self.by_id[paper.id] = pid
-        if paper.arxiv_id:
-            self.by_arxiv[paper.arxiv_id] = pid
-        if paper.doi:
-            self.by_doi[paper.doi] = pid
-        title = paper.title_norm
-        if len(title.split()) >= _MIN_TITLE_WORDS_FOR_MATCH:
-            self.by_title.setdefault(title, []).append((pid, paper.arxiv_id, paper.doi, _last_names(paper.authors)))
-
-    def refresh(self, pid: int) -> None:
-        """Re-read a paper whose merged record just changed (its id, arXiv id or DOI may be new)."""
-        row = self.db.execute("SELECT id, arxiv_id, doi FROM papers WHERE pid=?", (pid,)).fetchone()
-        self.by_id[row[0]] = pid
-        if row[1]:
-            self.by_arxiv[row[1]] = pid
-        if row[2]:
-            self.by_doi[row[2]] = pid
 
 
 def _encode(paper: Paper) -> tuple[str, str]:
@@ -458,9 +437,30 @@ def _row(p: Paper, content_hash: str | None = None, data: str | None = None) -> 
         p.updated.isoformat() if p.updated else None,
         p.version,
         int(p.withdrawn),
+        p.date_precision,
+        *_span(p),
         data,
         content_hash + ":" + ("+".join(sorted(p.original))),
     )
+
+
+def _span(p: Paper) -> tuple[str | None, str | None]:
+    """The listing date span as stored (``listed``, ``listed_end``): see :func:`paperboy.papers.listing_span`."""
+    span = listing_span(p)
+    return (span[0].isoformat(), span[1].isoformat()) if span else (None, None)
+
+
+def _statements(sql: str) -> Iterator[str]:
+    """The statements of a migration script, triggers (with ``;`` inside BEGIN ... END) kept whole."""
+    buf = ""
+    for piece in sql.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                yield buf
+            buf = ""
+    if buf.strip(" \n;"):
+        raise ValueError(f"incomplete statement in a migration: {buf[:200]!r}")
 
 
 def _with_prefixes(categories: list[str]) -> list[str]:

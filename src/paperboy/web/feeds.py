@@ -19,19 +19,11 @@ from lxml import etree
 
 from paperboy.papers import Paper
 from paperboy.query import MAX_LIMIT
-from paperboy.web.common import (
-    LISTING_MAX_OFFSET,
-    WebError,
-    base_url,
-    check_category,
-    check_page,
-    choose_period,
-    clean,
-    period_papers,
-    search_params,
-    services,
-)
-from paperboy.web.render import author_path, category_path, paper_path, plain, safe_url
+from paperboy.web import views
+from paperboy.web.params import search_params
+from paperboy.web.render import author_path, paper_path, plain, safe_url
+from paperboy.web.services import reads, services
+from paperboy.web.views import Context, base_url
 
 router = APIRouter(prefix="/feeds", tags=["Atom feeds"])
 
@@ -109,82 +101,59 @@ def build_feed(*, title: str, self_url: str, html_url: str, papers: Iterable[Pap
     return etree.tostring(feed, xml_declaration=True, encoding="utf-8")
 
 
-def _atom(body: bytes) -> Response:
-    return Response(body, media_type=ATOM_TYPE, headers=FEED_CACHE)
-
-
 def _self_url(request: Request) -> str:
     """This feed's own URL, percent-encoded (a feed id must be a valid IRI: no spaces)."""
     url = base_url(request) + quote(request.url.path, safe="/.-_~")
     return url + ("?" + request.url.query if request.url.query else "")
 
 
-def _listing_feed(request: Request, *, title: str, html_path: str, category: str | None, author: str | None,
-                  limit: int) -> Response:
-    svc = services(request)
-    check_page(limit, 0, LISTING_MAX_OFFSET)
-    if category:
-        papers = svc.category_papers(category, limit, 0)[0]
-    else:
-        papers = [sp.paper for sp in svc.store.latest(author=author, limit=limit)]
+def atom(request: Request, ctx: Context, subtitle: str | None = None) -> Response:
+    """A resource's context as an Atom feed of its entries."""
     base = base_url(request)
-    return _atom(build_feed(title=title, self_url=_self_url(request), html_url=base + html_path, papers=papers,
-                            base=base, fallback_updated=svc.last_modified))
+    body = build_feed(title=f"paperboy: {plain(ctx.heading)}", self_url=_self_url(request),
+                      html_url=base + ctx.path, papers=ctx.entries, base=base,
+                      fallback_updated=services(request).last_modified(), subtitle=subtitle)
+    return Response(body, media_type=ATOM_TYPE, headers=FEED_CACHE)
 
 
 Q_FEED_LIMIT = Query(FEED_LIMIT, description=f"Entries, 1 to {MAX_LIMIT}.")
 
 
 @router.get("/latest.atom", summary="Atom feed of the newest papers", response_class=Response)
+@reads("papers")
 def latest_feed(request: Request, limit: int = Q_FEED_LIMIT) -> Response:
-    return _listing_feed(request, title="paperboy: latest papers", html_path="/latest", category=None, author=None,
-                         limit=limit)
+    return atom(request, views.latest(request, limit=limit, offset=0))
 
 
 @router.get("/category/{category}.atom", summary="Atom feed of a category (prefix match)", response_class=Response)
+@reads("papers")
 def category_feed(request: Request, category: str, limit: int = Q_FEED_LIMIT) -> Response:
-    cat = check_category(category)
-    if cat is None:
-        raise WebError(404, "no such category")
-    return _listing_feed(request, title=f"paperboy: {cat}", html_path=category_path(cat), category=cat, author=None,
-                         limit=limit)
+    return atom(request, views.category(request, category, limit=limit, offset=0))
 
 
 @router.get("/author/{name:path}.atom", summary="Atom feed of an author's papers", response_class=Response)
+@reads("papers")
 def author_feed(request: Request, name: str, limit: int = Q_FEED_LIMIT) -> Response:
-    author = clean(name, 200, "author name")
-    if not author:
-        raise WebError(404, "no such author")
-    return _listing_feed(request, title=f"paperboy: papers by {plain(author)}", html_path=author_path(author),
-                         category=None, author=author, limit=limit)
+    return atom(request, views.author(request, name, limit=limit, offset=0))
 
 
 @router.get("/trending.atom", summary="Atom feed of a day, week or month (default: this week)",
             response_class=Response)
+@reads("papers", "events")
 def trending_feed(request: Request, date: str | None = None, week: str | None = None,  # noqa: A002
                   month: str | None = None, limit: int = Q_FEED_LIMIT) -> Response:
-    svc = services(request)
-    period, _ = choose_period(svc, date, week, month)
-    result = period_papers(svc, period, limit, 0, "feed")
-    base = base_url(request)
-    return _atom(build_feed(title=f"paperboy: {period.label}", self_url=_self_url(request),
-                            html_url=f"{base}/trending?{period.kind}={period.value}",
-                            papers=[h.paper for h in result.hits], base=base, fallback_updated=svc.last_modified))
+    return atom(request, views.trending(request, date=date, week=week, month=month, limit=limit, offset=0))
 
 
 @router.get("/search.atom", summary="Atom feed of a search (same parameters as the search page)",
             response_class=Response)
+@reads("papers")
 def search_feed(request: Request, q: str = Query(..., max_length=1000), category: str | None = None,
                 since: str | None = None, until: str | None = None, author: str | None = None,
                 sort: str | None = Query(None, description="`relevance` or `newest`."),
                 mode: str | None = None, limit: int = Q_FEED_LIMIT, offset: int = 0) -> Response:
     """Follow a search in a feed reader: the same results as ``/search`` with the same URL parameters."""
-    svc = services(request)
     p = search_params(q, category, since, until, author, sort, mode, limit, offset, require_query=True)
-    result = svc.search(p.request(), "feed")
-    base = base_url(request)
-    return _atom(build_feed(title=f"paperboy: search {p.q}", self_url=_self_url(request),
-                            html_url=f"{base}/search?{p.query_string()}", papers=[h.paper for h in result.hits],
-                            base=base, fallback_updated=svc.last_modified,
-                            subtitle=f"About {result.total:,} results"
-                            + (f"; {result.notice}" if result.notice else "")))
+    ctx = views.search_context(request, p, "feed")
+    notice = ctx.data["notice"]
+    return atom(request, ctx, subtitle=f"About {ctx.data['total']:,} results" + (f"; {notice}" if notice else ""))

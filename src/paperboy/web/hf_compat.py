@@ -23,8 +23,11 @@ from datetime import date
 from fastapi import APIRouter, Query, Request
 
 from paperboy.papers import Paper
-from paperboy.query import MAX_LIMIT, MAX_OFFSET, Filters, SearchRequest
-from paperboy.web.common import JSONResponseFast, WebError, clean, parse_period, services
+from paperboy.query import MAX_LIMIT, MAX_OFFSET, SearchRequest
+from paperboy.web.errors import WebError
+from paperboy.web.params import clean, parse_period
+from paperboy.web.services import reads, services
+from paperboy.web.shapes import JSONResponseFast
 
 router = APIRouter(prefix="/api", tags=["Hugging Face Papers compatible"])
 
@@ -77,6 +80,7 @@ def _json(content: object) -> JSONResponseFast:
 
 
 @router.get("/papers/search", summary="Search papers (Hugging Face Papers compatible)")
+@reads("papers")
 def hf_search(request: Request,
               q: str | None = Query(None, description="Search query; without one, the newest papers."),
               limit: int = Query(HF_DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="How many results.")
@@ -84,12 +88,13 @@ def hf_search(request: Request,
     svc = services(request)
     query = clean(q, 1000, "q") or ""
     if not query:
-        return _json([hf_item(sp.paper) for sp in svc.store.latest(limit=limit)])
+        return _json([hf_item(p) for p in svc.newest(limit=limit).papers])
     result = svc.search(SearchRequest(query=query, limit=limit), "hf")
     return _json([hf_item(h.paper) for h in result.hits])
 
 
 @router.get("/daily_papers", summary="Papers of a day, week or month (Hugging Face Papers compatible)")
+@reads("papers", "events")
 def hf_daily_papers(
     request: Request,
     date: str | None = Query(None, description="YYYY-MM-DD: papers first submitted that day."),  # noqa: A002
@@ -107,15 +112,12 @@ def hf_daily_papers(
     offset = p * limit
     if submitter or offset > MAX_OFFSET:
         return _json([])
-    if period is None:
-        return _json([hf_item(sp.paper) for sp in svc.store.latest(limit=limit, offset=offset)])
-    request_ = SearchRequest(query="", filters=Filters(since=period[0], until=period[1]), sort="newest",
-                             mode="lexical", limit=limit, offset=offset)
-    result = svc.search(request_, "hf")
-    return _json([hf_item(h.paper) for h in result.hits])
+    window = {"since": period.since, "until": period.until} if period else {}
+    return _json([hf_item(p) for p in svc.newest(**window, limit=limit, offset=offset).papers])
 
 
 @router.get("/papers/{ident:path}", summary="One paper by arXiv id (Hugging Face Papers compatible)")
+@reads("papers")
 def hf_paper_info(request: Request, ident: str) -> JSONResponseFast:
     svc = services(request)
     stored = svc.store.get(ident) if len(ident) <= 300 else None

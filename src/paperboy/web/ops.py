@@ -21,7 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 if TYPE_CHECKING:
-    from paperboy.web.common import Services
+    from paperboy.web.services import Services
 
 #: Latency buckets (seconds) wide enough for a 0.2 ms cached page and a 2 s cold search.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

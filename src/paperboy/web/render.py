@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from markupsafe import Markup, escape
 
-from paperboy.papers import Paper
+from paperboy.papers import Paper, display_date
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -364,9 +364,9 @@ def card_html(paper: Paper, highlights: dict | None = None, why: str | None = No
     if len(paper.authors) > MAX_CARD_AUTHORS:
         out.append(f", et al. ({len(paper.authors)} authors)")
     out.append("</span>")
-    if paper.submitted:
-        out.append(f'\n    <span class="sep" aria-hidden="true">&middot;</span> <time datetime="'
-                   f'{paper.submitted.isoformat()}">{paper.submitted.day} {paper.submitted.strftime("%b %Y")}</time>')
+    if shown := display_date(paper):  # "2025", "March 2025" or "13 March 2025": the precision the record has
+        when = (paper.submitted or paper.updated).isoformat()[: {"year": 4, "month": 7}.get(paper.date_precision, 10)]
+        out.append(f'\n    <span class="sep" aria-hidden="true">&middot;</span> <time datetime="{when}">{shown}</time>')
     for c in paper.categories[:3]:
         out.append(f' <a class="tag" href="{escape(category_path(c))}">{escape(c)}</a>')
     if paper.withdrawn:
@@ -415,6 +415,7 @@ def make_env() -> jinja2.Environment:
         static=lambda name: f"/static/{name}?v={versions.get(name, '0')}",
         paper_path=paper_path,
         author_path=author_path,
+        display_date=display_date,
         category_path=category_path,
         safe_url=safe_url,
         bibtex=bibtex,

@@ -1,0 +1,152 @@
+"""Resources and their formats: every page has a JSON twin, periods never fail, the cache is anonymous-only
+and keyed by the data versions each view reads."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from fixtures.web import Page, Site, access_log, get_ok
+from paperboy.web.testing import LiveServer
+
+#: Example values for the path parameters of page routes.
+EXAMPLES = {"category": "hep-th", "name": "Salman%20Habib", "ident": "0704.0001"}
+#: Example queries a page needs to show data (the search page is a bare form without one).
+QUERIES = {"/search": "?q=galaxy", "/trending": "?week=2007-W14"}
+
+
+def _routes(routes: list) -> Iterator[APIRoute]:
+    """Every API route of the app, through included routers (FastAPI keeps those as nested route objects)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from _routes(route.original_router.routes)
+
+
+def _page_routes(site: Site) -> list[APIRoute]:
+    """The app's HTML page routes (the API docs page documents the API itself and has the OpenAPI twin)."""
+    return [r for r in _routes(site.app.routes) if "GET" in r.methods and r.response_class is HTMLResponse
+            and r.path != "/api/docs"]
+
+
+def _url(path: str) -> str:
+    return re.sub(r"\{(\w+)(?::path)?\}", lambda m: EXAMPLES[m[1]], path) + QUERIES.get(path, "")
+
+
+def test_every_page_route_has_a_json_twin(site: Site, client: httpx.Client) -> None:
+    routes = _page_routes(site)
+    assert {r.path for r in routes} >= {"/", "/latest", "/search", "/trending", "/paper/{ident:path}",
+                                        "/category/{category}", "/author/{name:path}"}
+    api_paths = {r.path for r in _routes(site.app.routes)}
+    for route in routes:
+        assert "/api/v1" + route.path in api_paths, route.path
+        page = get_ok(client, _url(route.path))
+        twin = re.search(r'<link rel="alternate" type="application/json" href="([^"]+)">', page.text)
+        assert twin and twin[1].replace("&amp;", "&").startswith("/api/v1" + _url(route.path).split("?")[0]), \
+            route.path
+        j = client.get(twin[1].replace("&amp;", "&"))
+        assert j.status_code == 200 and j.headers["content-type"] == "application/json", (route.path, twin[1])
+        assert isinstance(j.json(), dict)
+
+
+def test_twins_hold_the_pages_data(site: Site, client: httpx.Client) -> None:
+    home = get_ok(client, "/").text
+    data = client.get("/api/v1/").json()
+    for kind in ("date", "week", "month"):  # the period tabs of the HTML are in the JSON too
+        assert f"/trending?{kind}={data['periods'][kind]['value']}" in home
+    assert all(f'href="{p["url"].removeprefix(site.url)}"' in home for p in data["newest"])
+    assert client.get("/api/v1/home").json() == data  # the old path stays an alias
+    listing = client.get("/api/v1/latest", params={"limit": 5}).json()
+    page = Page(get_ok(client, "/latest?limit=5").text)
+    shown = list(dict.fromkeys(h for h in page.links() if h.startswith("/paper/")))
+    assert shown == [p["url"].removeprefix(site.url) for p in listing["papers"]]
+    nxt = [x["href"] for x in page.all("a") if x.get("rel") == "next"][0]
+    assert listing["next"] == site.url + "/api/v1" + nxt  # paging links computed once, for both formats
+    paper = client.get("/api/v1/paper/0704.0001").json()
+    assert paper["id"] == "0704.0001" and paper["bibtex"].startswith("@misc{") and len(paper["similar"]) >= 3
+
+
+PERIOD_VALUES = st.one_of(
+    st.text(max_size=16),
+    st.from_regex(r"\A-?[0-9]{1,6}-W?[0-9]{1,3}(-[0-9]{1,3})?\Z"),
+    st.sampled_from(["9999-W52", "9999-12-31", "9999-12", "0000-01", "0001-W01", "2999-12-31", "1000-01-01"]),
+)
+PERIOD_PATHS = ["/", "/trending", "/feeds/trending.atom", "/api/daily_papers", "/api/v1/trending"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["date", "week", "month"]), value=PERIOD_VALUES)
+@example(kind="week", value="9999-W52")
+@example(kind="date", value="9999-12-31")
+@example(kind="month", value="9999-12")
+def test_any_period_is_an_answer_or_a_400_never_a_500(client: httpx.Client, kind: str, value: str) -> None:
+    for path in PERIOD_PATHS:
+        r = client.get(path, params={kind: value, "limit": 3})
+        assert r.status_code in (200, 400), (path, kind, value, r.status_code, r.text[:200])
+
+
+# -- caching ----------------------------------------------------------------------------------------------------
+
+
+def _cache_use(client: httpx.Client, path: str, **headers: str) -> tuple[httpx.Response, str]:
+    with access_log() as records:
+        r = client.get(path, headers=headers)
+    return r, [x for x in records if x["path"] == path.split("?")[0]][-1]["cache"]
+
+
+def test_personal_requests_bypass_the_shared_cache(client: httpx.Client) -> None:
+    path = "/latest?limit=4&offset=7"
+    anon, how = _cache_use(client, path)
+    assert how == "miss" and anon.headers["cache-control"].startswith("public") and anon.headers["etag"]
+    assert _cache_use(client, path)[1] == "hit"
+    for personal in ({"Cookie": "theme=dark; paperboy_session=abc"}, {"Authorization": "Bearer t0ken"}):
+        r, how = _cache_use(client, path, **personal, **{"If-None-Match": anon.headers["etag"]})
+        assert r.status_code == 200 and how == "none", personal  # never the shared copy, never a 304 from it
+        assert r.headers["cache-control"] == "private, no-store" and "etag" not in r.headers
+    r, how = _cache_use(client, path, Cookie="theme=dark")  # other cookies are not a session
+    assert how == "hit" and r.headers["cache-control"].startswith("public")
+    # A personal answer is never stored for others.
+    fresh = "/latest?limit=4&offset=9"
+    _cache_use(client, fresh, Cookie="paperboy_session=abc")
+    assert _cache_use(client, fresh)[1] == "miss"
+    assert client.get("/api/v1/latest", headers={"Authorization": "Bearer x"}).headers["cache-control"] == \
+        "private, no-store"
+
+
+@pytest.fixture
+def events_site(site: Site) -> Iterator[tuple[httpx.Client, list[int]]]:
+    """A second app over the test site's home with an "events" counter the test controls."""
+    from paperboy.index import Indexes
+    from paperboy.search import SearchEngine
+    from paperboy.store import open_store
+    from paperboy.web.app import create_app
+
+    store = open_store(site.settings.database_url)
+    engine = SearchEngine(site.settings, store, indexes=Indexes(site.settings, embed=False))
+    app = create_app(site.settings, store=store, engine=engine)
+    events = [0]
+    app.state.services.register_version("events", lambda: events[0])
+    with LiveServer(app) as server, httpx.Client(base_url=server.url) as c:
+        yield c, events
+
+
+def test_each_view_is_keyed_by_the_versions_it_reads(events_site: tuple[httpx.Client, list[int]]) -> None:
+    client, events = events_site
+    paper, trending = "/paper/0704.0001", "/trending?week=2007-W14"
+    for path in (paper, trending):
+        assert _cache_use(client, path)[1] == "miss"
+        assert _cache_use(client, path)[1] == "hit"
+    events[0] += 1  # a vote: trending must change, paper pages must stay cached
+    time.sleep(1.1)  # counters are re-read at most once a second
+    assert _cache_use(client, paper)[1] == "hit"
+    assert _cache_use(client, trending)[1] == "miss"
+    assert _cache_use(client, trending)[1] == "hit"
