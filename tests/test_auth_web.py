@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import pytest
@@ -262,3 +263,26 @@ def test_the_rate_limit_dependency_answers_429_with_retry_after(tmp_path):
     assert 0 < int(answers[2].headers["retry-after"]) <= 60
     assert answers[2].json()["error"].startswith("Too many requests")
     store.close()
+
+
+def test_a_hidden_paper_leaves_listings_at_once_cached_or_not(site):
+    service = AccountService(open_accounts(site.store), site.settings)
+    bearer = {"Authorization": f"Bearer {service.create_token(service.add_reader('a@example.org', is_admin=True))[1]}"}
+
+    def listed() -> set[str]:
+        return {p["id"] for p in httpx.get(site.url + "/api/v1/latest").json()["papers"]}
+
+    with site.client() as c:
+        assert listed() == {"2401.00001", "2401.00002"} and "Sparse attention" in c.get("/latest").text  # cached now
+        assert c.post("/api/v1/admin/papers/2401.00001/hide", headers=bearer).status_code == 200
+        deadline = time.monotonic() + 5  # data versions are re-read at most once a second
+        while "2401.00001" in listed() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listed() == {"2401.00002"}
+        assert "Sparse attention" not in c.get("/latest").text
+        assert "Sparse attention" not in c.get("/feeds/latest.atom").text
+        c.delete("/api/v1/admin/papers/2401.00001/hide", headers=bearer)
+        deadline = time.monotonic() + 5
+        while "2401.00001" not in listed() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listed() == {"2401.00001", "2401.00002"}

@@ -228,6 +228,9 @@ class AccountService:
     def hidden_papers(self) -> frozenset[int]:
         return self.accounts.hidden_papers()
 
+    def hidden_paper_ids(self) -> frozenset[str]:
+        return self.accounts.hidden_paper_ids()
+
     def purge(self) -> None:
         """Housekeeping: drop expired links, sessions and old rate-limit windows."""
         self.accounts.purge(self.clock())

@@ -167,17 +167,28 @@ class SQLiteAccounts(Accounts):
 
     def set_paper_hidden(self, pid: int, hidden: bool, by: int | None, now: float) -> bool:
         db = self.store.db
-        if db.execute("SELECT 1 FROM papers WHERE pid=?", (pid,)).fetchone() is None:
-            return False
-        if hidden:
-            db.execute("INSERT INTO hidden_papers(pid, hidden_by, hidden_at) VALUES (?,?,?) "
-                       "ON CONFLICT(pid) DO NOTHING", (pid, by, now))
-        else:
-            db.execute("DELETE FROM hidden_papers WHERE pid=?", (pid,))
+        with _transaction(db):
+            if db.execute("SELECT 1 FROM papers WHERE pid=?", (pid,)).fetchone() is None:
+                return False
+            if hidden:
+                cur = db.execute("INSERT INTO hidden_papers(pid, hidden_by, hidden_at) VALUES (?,?,?) "
+                                 "ON CONFLICT(pid) DO NOTHING", (pid, by, now))
+            else:
+                cur = db.execute("DELETE FROM hidden_papers WHERE pid=?", (pid,))
+            if cur.rowcount:
+                # Hiding changes what every page showing the paper may show: move the paper to the end of the
+                # change sequence, so caches keyed by the papers version (and the indexes) see a change.
+                seq = int(db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()[0]) + 1
+                db.execute("UPDATE meta SET value=? WHERE key='seq'", (str(seq),))
+                db.execute("UPDATE papers SET seq=? WHERE pid=?", (seq, pid))
         return True
 
     def hidden_papers(self) -> frozenset[int]:
         return frozenset(r[0] for r in self.store.db.execute("SELECT pid FROM hidden_papers"))
+
+    def hidden_paper_ids(self) -> frozenset[str]:
+        return frozenset(r[0] for r in self.store.db.execute(
+            "SELECT p.id FROM hidden_papers h JOIN papers p ON p.pid = h.pid"))
 
     def purge(self, now: float) -> None:
         db = self.store.db
