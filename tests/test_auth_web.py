@@ -286,3 +286,24 @@ def test_a_hidden_paper_leaves_listings_at_once_cached_or_not(site):
         while "2401.00001" not in listed() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert listed() == {"2401.00001", "2401.00002"}
+
+
+def test_the_header_shows_the_signed_in_state_and_never_leaks_through_the_cache(site):
+    with site.client() as anonymous, site.client() as alice:
+        first = anonymous.get("/latest")
+        assert "/auth/login" in first.text and 'href="/account"' not in first.text
+        assert first.headers["cache-control"].startswith("public")
+        site.sign_in(alice, "alice@example.org")
+        mine = alice.get("/latest")
+        assert 'href="/account"' in mine.text and "alice@example.org" in mine.text
+        assert mine.headers["cache-control"] == "private, no-store"
+        again = anonymous.get("/latest")
+        assert "alice@example.org" not in again.text and 'href="/account"' not in again.text
+
+
+def test_the_account_page_names_its_json_twin(site):
+    with site.client() as c:
+        site.sign_in(c, "alice@example.org")
+        page = c.get("/account").text
+        twin = re.search(r'<link rel="alternate" type="application/json" href="([^"]+)">', page)[1]
+        assert c.get(twin).json()["reader"]["email"] == "alice@example.org"
