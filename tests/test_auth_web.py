@@ -40,7 +40,8 @@ def test_a_reader_signs_in_through_the_mailed_link(site):
         assert c.get(link).status_code == 200  # a GET (a mail scanner's prefetch) does not use the link up
         assert first.headers["cache-control"] == "private, no-store"
         assert first.headers["referrer-policy"] == "no-referrer"
-        assert 'src="/static/sign-in.js' in first.text and "<button type=\"submit\">Sign in</button>" in first.text
+        assert 'src="/static/sign-in.js' in first.text and "data-auto-submit" in first.text  # the asking browser
+        assert "<button type=\"submit\">Sign in</button>" in first.text and "alice@example.org" in first.text
         response = c.post("/auth/verify", data={"token": field(first.text, "token"),
                                                 "csrf_token": field(first.text, "csrf_token")})
         assert response.status_code == 303 and response.headers["location"] == "/account"
@@ -55,6 +56,17 @@ def test_a_reader_signs_in_through_the_mailed_link(site):
         # The link is used up.
         again = site.use_link(c, link)
         assert again.status_code == 400 and "does not work" in again.text
+
+
+def test_a_link_opened_in_another_browser_waits_for_a_click(site):
+    """Login CSRF: a victim lured to an attacker's own link is not signed in to the attacker's account unawares."""
+    with site.client() as asker, site.client() as elsewhere:
+        link = site.request_link(asker, "attacker@example.org")
+        page = elsewhere.get(link)
+        assert page.status_code == 200 and "data-auto-submit" not in page.text
+        assert "Sign in as <strong id=\"sign-in-address\">attacker@example.org</strong>?" in page.text
+        assert "another browser" in page.text
+        assert site.use_link(elsewhere, link).status_code == 303  # a deliberate click still works (another device)
 
 
 def test_cookies_are_secure_behind_https(site):

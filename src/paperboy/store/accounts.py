@@ -83,6 +83,10 @@ class Accounts(ABC):
         """Store a sign-in link AND queue its mail in one transaction: both happen or neither does."""
 
     @abstractmethod
+    def sign_in_link_email(self, link_hash: bytes, now: float) -> str | None:
+        """The address a live (unused, unexpired) sign-in link is for, without using it."""
+
+    @abstractmethod
     def sign_in(self, link_hash: bytes, session_hash: bytes, session_expires_at: float, now: float) -> Reader | None:
         """Use a sign-in link once and open a session, atomically.
 

@@ -95,6 +95,11 @@ class SQLiteAccounts(Accounts):
                        (link_hash, email, now, expires_at))
             _enqueue(db, mail, now)
 
+    def sign_in_link_email(self, link_hash: bytes, now: float) -> str | None:
+        row = self.store.db.execute("SELECT email FROM sign_in_links WHERE link_hash=? AND used_at IS NULL "
+                                    "AND expires_at > ?", (link_hash, now)).fetchone()
+        return row[0] if row else None
+
     def sign_in(self, link_hash: bytes, session_hash: bytes, session_expires_at: float, now: float) -> Reader | None:
         db = self.store.db
         with _transaction(db):
