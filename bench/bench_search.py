@@ -1,7 +1,7 @@
 """Search at scale: build a 100 k / 1 M paper corpus, index it, and measure build speed, size, memory and latency.
 
     nice python bench/bench_search.py --sizes 100000,1000000 [--queries 1000] [--workdir DIR] [--keep] [--fts5]
-    python bench/bench_search.py --serve DIR/home-1000000 DIR/queries.json   # re-measure serving on a kept build
+    python bench/bench_search.py --serve DIR/home-1000000 DIR/queries.json [--modes hybrid]  # re-measure a kept build
 
 Per size it prints:
 - build throughput per stage: ingest (parse + store), lexical index (tantivy), vectors (ANN index);
@@ -218,7 +218,7 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def serve(home: str, queries_file: str) -> None:
+def serve(home: str, queries_file: str, modes: tuple[str, ...] = ("lexical", "dense", "hybrid")) -> None:
     """Run in a fresh process: open the engine, answer every query in every mode, report latency and RSS."""
     from paperboy.config import load_settings
     from paperboy.query import Filters, SearchRequest
@@ -233,11 +233,11 @@ def serve(home: str, queries_file: str) -> None:
     open_s = time.perf_counter() - t
     filt = Filters(category="cs.CV", since=date(2015, 1, 1))
     results: dict[str, dict] = {}
-    for mode in ("lexical", "dense", "hybrid"):
+    for mode in modes:
         for filtered in (False, True):
             times, empty = [], 0
             for item in queries:
-                engine._qcache.clear()  # query embedding is part of every measured request
+                engine.clear_query_cache()  # query embedding is part of every measured request
                 t = time.perf_counter()
                 res = engine.search(SearchRequest(query=item["q"], mode=mode, limit=10,
                                                   filters=filt if filtered else Filters()))
@@ -279,6 +279,7 @@ def fts5_compare(home: Path, n: int) -> dict:
     """SQLite FTS5 over the same titles+abstracts: frequent-term top-10 latency, vs tantivy."""
     from paperboy.config import load_settings
     from paperboy.index.lexical import LexicalIndex
+    from paperboy.search.parse import parse_query
 
     db = sqlite3.connect(home / "fts5.db")
     src = sqlite3.connect(home / "paperboy.db")
@@ -300,7 +301,7 @@ def fts5_compare(home: Path, n: int) -> dict:
                        (fts_q,)).fetchall()
             times_f.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            lex.search(term, 10)
+            lex.search(parse_query(term), 10)
             times_t.append((time.perf_counter() - t) * 1000)
         out["queries"][term] = {"fts5_ms": statistics.median(times_f), "tantivy_ms": statistics.median(times_t)}
     db.close()
@@ -318,9 +319,10 @@ def main() -> None:
     ap.add_argument("--fts5", action="store_true", help="also compare SQLite FTS5 on frequent-term queries")
     ap.add_argument("--serve", nargs=2, metavar=("HOME", "QUERIES"),
                     help="only measure serving (latency, RSS, recall) on a home kept by --keep; prints JSON")
+    ap.add_argument("--modes", default="lexical,dense,hybrid", help="with --serve: the search modes to time")
     args = ap.parse_args()
     if args.serve:
-        serve(*args.serve)
+        serve(*args.serve, modes=tuple(m for m in args.modes.split(",") if m))
         return
     from paperboy.index.embed import Embedder
 

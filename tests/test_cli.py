@@ -1,5 +1,7 @@
 """The command line, end to end, through click's runner (the same entry point as the installed script)."""
 
+import socket
+
 import orjson
 from click.testing import CliRunner
 
@@ -57,3 +59,23 @@ def test_stdin_and_glob(tmp_path):
     assert "added 3" in run(tmp_path, "ingest", str(tmp_path / "part*.jsonl")).output
     piped = run(tmp_path, "ingest", "-", input='{"id": "s1", "title": "From stdin"}\n')
     assert "added 1" in piped.output
+
+
+def test_demo_on_a_taken_port_says_which_flag_changes_it(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(tmp_path, "demo", "--port", str(port), "--no-embed")
+    assert result.exit_code != 0
+    assert f"port {port} on 127.0.0.1 is not available" in result.output and "--port" in result.output
+    assert "open http" not in result.output
+    assert not (tmp_path / "paperboy.db").exists()  # checked before the slow set-up
+
+
+def test_index_shows_progress_lines_when_not_a_terminal(tmp_path, datasets):
+    assert run(tmp_path, "ingest", str(datasets / "seed-papers" / "papers.jsonl")).exit_code == 0
+    result = run(tmp_path, "index", "--no-embed")
+    assert result.exit_code == 0
+    assert "lexical: 0 of 230 papers" in result.stderr and "lexical: 230 papers in" in result.stderr
+    assert "lexical: 230 papers indexed" in result.stdout

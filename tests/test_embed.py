@@ -12,14 +12,17 @@ LaTeX, empty) and ``vectors`` (float32, 8 x 384).
 
 from __future__ import annotations
 
+import csv
 import json
 import struct
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from paperboy.evaluate import ndcg_at
 from paperboy.index import embed as E
 
 pytestmark = pytest.mark.skipif(not E.available(), reason=f"embedder unavailable: {E.unavailable_reason()}")
@@ -33,13 +36,22 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fp32(cache_dir: Path) -> E.Embedder:
-    return E.Embedder.load(cache_dir, "fp32", threads=2)
+def int8(cache_dir: Path) -> E.Embedder:
+    """Loaded first, on an empty cache: building int8 builds fp32 inside the same (reentrant) build lock.
+
+    Run in a thread with a deadline so that a non-reentrant lock fails this test instead of hanging the suite.
+    """
+    loaded: list[E.Embedder] = []
+    worker = threading.Thread(target=lambda: loaded.append(E.Embedder.load(cache_dir, "int8", threads=2)), daemon=True)
+    worker.start()
+    worker.join(timeout=300)
+    assert not worker.is_alive(), "building int8 on an empty cache deadlocked"
+    return loaded[0]
 
 
 @pytest.fixture(scope="module")
-def int8(cache_dir: Path, fp32: E.Embedder) -> E.Embedder:  # after fp32: reuses its cached graph
-    return E.Embedder.load(cache_dir, "int8", threads=2)
+def fp32(cache_dir: Path, int8: E.Embedder) -> E.Embedder:  # after int8: reuses the fp32 graph it built
+    return E.Embedder.load(cache_dir, "fp32", threads=2)
 
 
 @pytest.fixture(scope="module")
@@ -60,27 +72,66 @@ def test_fp32_matches_sentence_transformers_reference(fp32: E.Embedder, referenc
     assert np.abs(got - ref).max() < 1e-3
 
 
-def test_int8_close_to_reference(int8: E.Embedder, reference) -> None:
+def test_int8_is_the_same_model(int8: E.Embedder, reference) -> None:
+    """A loose floor, not a rounding check: per-text cosines to the reference differ by CPU (AVX2 without VNNI:
+    0.985-0.993 for the non-empty texts; AVX-512 VNNI: 0.978-0.995), while a broken recipe (per-tensor QInt8)
+    gives 0.89.  Retrieval quality, which is what matters, is checked on real data below."""
     texts, ref = reference
     cos = _cos(int8.embed(texts), ref)
-    # Dynamic int8 drifts most on very short strings (measured: 0.985-0.993 for the non-empty texts, 0.972
-    # for "", which is two special tokens); on abstracts it is ~0.994 and SciFact nDCG@10 does not move.
     nonempty = np.array([bool(t) for t in texts])
-    assert cos[nonempty].min() >= 0.98
-    assert cos[nonempty].mean() >= 0.985
-    assert cos[~nonempty].min() >= 0.95
+    assert cos[nonempty].min() >= 0.95
+    assert cos[nonempty].mean() >= 0.98
+    assert cos[~nonempty].min() >= 0.9
 
 
-def test_int8_close_to_fp32_on_abstracts(fp32: E.Embedder, int8: E.Embedder, datasets: Path) -> None:
-    corpus = datasets / "scifact" / "corpus.jsonl"
-    if not corpus.is_file():
-        pytest.skip("SciFact corpus not available")
-    with open(corpus, encoding="utf-8") as fh:
-        docs = [json.loads(next(fh)) for _ in range(12)]
-    texts = [f"{d['title']}. {d['text']}" for d in docs]
-    cos = _cos(int8.embed(texts), fp32.embed(texts))
-    assert cos.min() >= 0.98
-    assert cos.mean() >= 0.99
+def _scifact_subset(root: Path, queries: int = 40, distractors: int = 60) -> tuple[dict, dict, dict]:
+    """A fixed retrieval set: the first ``queries`` judged SciFact train queries, their relevant documents and
+    the first ``distractors`` corpus documents."""
+    qrels: dict[str, dict[str, float]] = {}
+    with open(root / "qrels" / "train.tsv", encoding="utf-8") as fh:
+        for row in csv.reader(fh, delimiter="\t"):
+            if row[0] == "query-id" or (row[0] not in qrels and len(qrels) >= queries):
+                continue
+            qrels.setdefault(row[0], {})[row[1]] = float(row[2])
+    wanted = {d for rels in qrels.values() for d in rels}
+    docs: dict[str, str] = {}
+    with open(root / "corpus.jsonl", encoding="utf-8") as fh:
+        for n, line in enumerate(fh):
+            d = json.loads(line)
+            if n < distractors or d["_id"] in wanted:
+                docs[d["_id"]] = f"{d['title']}. {d['text']}"
+    with open(root / "queries.jsonl", encoding="utf-8") as fh:
+        texts = {q["_id"]: q["text"] for q in map(json.loads, fh) if q["_id"] in qrels}
+    return docs, texts, qrels
+
+
+def _rankings(model: E.Embedder, docs: dict[str, str], queries: dict[str, str]) -> dict[str, list[str]]:
+    ids = list(docs)
+    matrix = model.embed([docs[i] for i in ids])
+    out = {}
+    for qid, text in queries.items():
+        scores = matrix @ model.embed_query(text)
+        out[qid] = [ids[j] for j in np.argsort(-scores, kind="stable")[:10]]
+    return out
+
+
+def test_int8_retrieves_like_fp32(fp32: E.Embedder, int8: E.Embedder, datasets: Path) -> None:
+    """What int8 must keep, on any x86-64 CPU: the same retrieval quality as fp32 on real queries.
+
+    Measured on SciFact (40 train queries, 92 documents) on AVX-512 VNNI: nDCG@10 fp32 0.944 / int8 0.951,
+    top-10 overlap 0.918 (the whole train split: see BENCHMARKS.md).  The tolerances leave room for other CPUs'
+    rounding, not for a broken recipe.
+    """
+    root = datasets / "scifact"
+    if not (root / "qrels" / "train.tsv").is_file():
+        pytest.skip("SciFact not available")
+    docs, queries, qrels = _scifact_subset(root)
+    ranked32, ranked8 = _rankings(fp32, docs, queries), _rankings(int8, docs, queries)
+    ndcg32 = float(np.mean([ndcg_at(ranked32[q], qrels[q]) for q in queries]))
+    ndcg8 = float(np.mean([ndcg_at(ranked8[q], qrels[q]) for q in queries]))
+    overlap = float(np.mean([len(set(ranked32[q]) & set(ranked8[q])) / 10 for q in queries]))
+    assert ndcg8 >= ndcg32 - 0.02, (ndcg8, ndcg32)
+    assert overlap >= 0.85, overlap
 
 
 def test_dim_and_model_id(fp32: E.Embedder, int8: E.Embedder) -> None:

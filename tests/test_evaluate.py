@@ -9,9 +9,9 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from fixtures.search_home import MODEL_CACHE, embedder_ready
 from paperboy.cli import main
 from paperboy.evaluate import EvalError, evaluate_beir, load_beir, mrr_at, ndcg_at, recall_at, score_run
-from test_search import MODEL_CACHE, embedder_ready
 
 
 def test_ndcg_hand_computed():
@@ -103,6 +103,15 @@ def test_end_to_end_hybrid_with_cache(tmp_path, monkeypatch):
     assert list((home / "cache").glob("eval-vectors-*.npz"))  # corpus vectors cached for the next run
     again = runner.invoke(main, ["eval", "--beir", str(root), "--mode", "hybrid", "--json"])
     assert orjson.loads(again.stdout)["hybrid"] == pytest.approx(res["hybrid"])
+
+
+def test_cli_eval_shows_progress(tmp_path):
+    root = write_beir(tmp_path / "beir")
+    out = CliRunner().invoke(main, ["--home", str(tmp_path / "home"), "eval", "--beir", str(root),
+                                    "--mode", "lexical"])
+    assert out.exit_code == 0, out.output
+    assert "ingest: 6 records in" in out.stderr and "queries lexical: 3 queries in" in out.stderr
+    assert "lexical " in out.stdout
 
 
 def test_cli_eval_reports_bad_folder(tmp_path):

@@ -1,50 +1,23 @@
-"""The lexical index: safe query parsing, BM25 search, phrases, +/- terms, filters, incremental sync."""
+"""The lexical index: BM25 search, phrases, +/- terms, filters, paper attributes, incremental sync."""
 
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fixtures.search_home import CATS, SEED, build_home, seed_records
 from paperboy.config import load_settings
-from paperboy.index.lexical import LexicalIndex, author_matches, category_prefixes, parse_query
+from paperboy.index.attributes import author_matches, category_prefixes
+from paperboy.index.lexical import LexicalIndex
 from paperboy.ingest import ingest, open_sources
 from paperboy.papers import Author, Paper, finish
 from paperboy.query import Filters
+from paperboy.search.parse import parse_query
 from paperboy.store.sqlite import SQLiteStore
-
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-SEED = DATASETS / "seed-papers" / "papers.jsonl"
-CATS = [["cs.LG", "stat.ML"], ["cs.CL"], ["cs.CV", "cs.LG"], ["math.OC"], ["q-bio.NC", "cs.NE"]]
-AUTHORS = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger W. Dijkstra", "Barbara Liskov"]
-
-
-def seed_records() -> list[dict]:
-    """The 230 seed papers, given deterministic categories, dates and authors so filters can be tested."""
-    out = []
-    for i, line in enumerate(SEED.read_bytes().splitlines()):
-        r = orjson.loads(line)
-        r["categories"] = CATS[i % len(CATS)]
-        r["date"] = date(2020 + i % 5, 1 + i % 12, 1 + i % 28).isoformat()
-        r["authors"] = [AUTHORS[i % len(AUTHORS)], AUTHORS[(i + 2) % len(AUTHORS)]]
-        out.append(r)
-    return out
-
-
-def build_home(root: Path, records: list[dict]) -> tuple[SQLiteStore, object]:
-    """Ingest records through the normal pipeline into a fresh home; returns (store, settings)."""
-    root.mkdir(parents=True, exist_ok=True)
-    settings = load_settings(root / "home")
-    settings.database_url = f"sqlite:///{root / 'paperboy.db'}"
-    src = root / "papers.jsonl"
-    src.write_bytes(b"\n".join(orjson.dumps(r) for r in records) + b"\n")
-    store = SQLiteStore(root / "paperboy.db")
-    ingest(store, open_sources([str(src)], fmt="jsonl", settings=settings, store=store))
-    return store, settings
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +34,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[SQLiteStore, Lexica
     store.close()
 
 
+def search(index: LexicalIndex, text: str, k: int = 100, **kw) -> tuple[list[int], list[float]]:
+    return index.search(parse_query(text), k, **kw)
+
+
 def titles(store: SQLiteStore, pids: list[int]) -> list[str]:
     return [sp.paper.title for sp in store.get_many(pids)]
 
@@ -69,36 +46,7 @@ def texts(store: SQLiteStore, pids: list[int]) -> list[str]:
     return [f"{sp.paper.title} {sp.paper.abstract}".lower() for sp in store.get_many(pids)]
 
 
-# -- parsing ------------------------------------------------------------------------------------------------------
-
-
-def test_parse_words_phrases_and_operators():
-    q = parse_query('"graph neural networks" +transductive -graph learning')
-    assert q.phrases == [["graph", "neural", "network"]]
-    assert q.required == ["transduct"]
-    assert q.excluded == ["graph"]
-    assert q.should == ["learn"]
-    assert q.semantic_text == "graph neural networks +transductive learning".replace("+", "")
-
-
-def test_parse_is_safe_for_engine_syntax():
-    for text in ['title:foo AND (bar OR baz*)', 'NEAR(a b)', '"unbalanced quote', '*', ':', '((', '"', '-', '+',
-                 "'; DROP TABLE papers; --", 'foo" OR 1=1 --', "a\x00b", "\ud800 lone surrogate"]:
-        q = parse_query(text)
-        assert isinstance(q.should, list)
-    q = parse_query('"graph neural')
-    assert q.should == ["graph", "neural"] and not q.phrases
-
-
-def test_only_stop_words_is_empty_and_flagged():
-    q = parse_query("the of and a")
-    assert q.empty and q.dropped_only_stopwords
-    assert not parse_query("").dropped_only_stopwords
-
-
-def test_hyphenated_word_is_not_an_operator():
-    q = parse_query("state-of-the-art")
-    assert not q.excluded and "state" in q.should and "art" in q.should
+# -- attributes -----------------------------------------------------------------------------------------------------
 
 
 def test_category_prefixes():
@@ -118,21 +66,21 @@ def test_author_matches_needs_one_author():
 
 def test_bm25_ranks_topical_papers(built):
     store, index, _ = built
-    pids, scores = index.search("graph neural networks", 10)
+    pids, scores = search(index, "graph neural networks", 10)
     assert len(pids) == 10 and scores == sorted(scores, reverse=True)
     assert all("graph" in t for t in texts(store, pids[:5]))
 
 
 def test_phrase_requires_adjacent_words(built):
     store, index, _ = built
-    pids, _ = index.search('"continual learning"', 50)
+    pids, _ = search(index, '"continual learning"', 50)
     assert pids
     assert all("continual learning" in t for t in texts(store, pids))
 
 
 def test_required_and_excluded_terms(built):
     store, index, _ = built
-    pids, _ = index.search("learning +graph -node", 100)
+    pids, _ = search(index, "learning +graph -node", 100)
     assert pids
     for t in texts(store, pids):
         assert "graph" in t and "node" not in t
@@ -140,23 +88,23 @@ def test_required_and_excluded_terms(built):
 
 def test_category_prefix_and_date_filters(built):
     store, index, _ = built
-    pids, _ = index.search("learning", 300, filters=Filters(category="cs"))
+    pids, _ = search(index, "learning", 300, filters=Filters(category="cs"))
     cats = [sp.paper.categories for sp in store.get_many(pids)]
     assert cats and all(any(c.startswith("cs.") for c in cs) for cs in cats)
-    everything = store.get_many(index.search("learning", 300)[0])
+    everything = store.get_many(search(index, "learning", 300)[0])
     assert any("math.OC" in sp.paper.categories for sp in everything)
-    only_lg, _ = index.search("learning", 300, filters=Filters(category="cs.LG"))
+    only_lg, _ = search(index, "learning", 300, filters=Filters(category="cs.LG"))
     assert set(only_lg) < set(pids)
     f = Filters(since=date(2021, 1, 1), until=date(2021, 12, 31))
-    dated, _ = index.search("learning", 300, filters=f)
+    dated, _ = search(index, "learning", 300, filters=f)
     assert dated and all(sp.paper.submitted.year == 2021 for sp in store.get_many(dated))
-    assert index.search("learning", 10, filters=Filters(category="no.such"))[0] == []
+    assert search(index, "learning", 10, filters=Filters(category="no.such"))[0] == []
 
 
 def test_filter_mask_agrees_with_index(built):
     _, index, _ = built
     f = Filters(category="cs.LG", since=date(2022, 1, 1))
-    mask = index.filter_mask(f)
+    mask = index.attributes.mask(f)
     in_index, total = index.browse(f, 1000)
     assert total == len(in_index) == int(mask.sum())
     assert set(in_index) == {int(i) for i in mask.nonzero()[0]}
@@ -164,9 +112,25 @@ def test_filter_mask_agrees_with_index(built):
 
 def test_author_filter(built):
     store, index, _ = built
-    pids, _ = index.search("learning", 300, filters=Filters(author="Turing"))
+    pids, _ = search(index, "learning", 300, filters=Filters(author="Turing"))
     assert pids and all(any("Turing" in a.name for a in sp.paper.authors) for sp in store.get_many(pids))
-    assert index.author_pids("alan turing") >= set(pids)
+    assert index.word_filter_pids(Filters(author="alan turing")) >= set(pids)
+
+
+def test_venue_filter_matches_words_in_any_case(built):
+    store, index, records = built
+    iclr = {i for i, r in enumerate(records) if r["journal_ref"] == "ICLR 2024"}
+    for venue in ("ICLR", "iclr 2024", " ICLR  2024 "):
+        pids, _ = search(index, "learning", 300, filters=Filters(venue=venue))
+        got = store.get_many(pids)
+        assert got and all(sp.paper.journal_ref == "ICLR 2024" for sp in got), venue
+        assert index.word_filter_pids(Filters(venue=venue)) >= set(pids)
+    browsed, total = index.browse(Filters(venue="iclr"), 1000)
+    assert total == len(iclr) == len(browsed)
+    assert search(index, "learning", 10, filters=Filters(venue="ICLR 2023"))[0] == []
+    phys, _ = search(index, "learning", 300, filters=Filters(venue="Phys. Rev. D"))
+    assert phys and all(sp.paper.journal_ref.startswith("Phys. Rev. D") for sp in store.get_many(phys))
+    assert index.word_filter_pids(Filters(venue="...")) == set()  # no words: nothing matches
 
 
 def test_browse_sorts_newest_first(built):
@@ -186,9 +150,9 @@ def test_exact_title_lookup(built):
 def test_term_scores_add_up_across_terms(built):
     """Flat per-field clauses (pruned with block-max WAND) score a paper as the sum of its per-term scores."""
     _, index, _ = built
-    both = dict(zip(*index.search("federated privacy", 50), strict=True))
-    one = dict(zip(*index.search("federated", 200), strict=True))
-    two = dict(zip(*index.search("privacy", 200), strict=True))
+    both = dict(zip(*search(index, "federated privacy", 50), strict=True))
+    one = dict(zip(*search(index, "federated", 200), strict=True))
+    two = dict(zip(*search(index, "privacy", 200), strict=True))
     assert both
     for pid, score in both.items():
         assert score == pytest.approx(one.get(pid, 0.0) + two.get(pid, 0.0), rel=1e-5)
@@ -199,7 +163,7 @@ def test_term_scores_add_up_across_terms(built):
        | st.sampled_from(['"', '+"', '-"a b"', "+-+", "AND OR NOT", "a:b*c(d)", "NEAR/3", "\\", "''"]))
 def test_hostile_queries_never_crash(built, text):
     _, index, _ = built
-    pids, scores = index.search(text, 5)
+    pids, scores = search(index, text, 5)
     assert len(pids) == len(scores) <= 5
 
 
@@ -218,23 +182,23 @@ def test_incremental_sync_updates_without_duplicates(tmp_path):
     changed = dict(records[0], abstract="A completely different zyzzyva abstract.")
     new = {"id": "new-1", "title": "Quokka behaviour under observation", "abstract": "Marsupials.",
            "date": "2024-02-02", "categories": ["q-bio.PE"]}
-    cached = index.filter_mask(Filters(category="q-bio"))
+    cached = index.attributes.mask(Filters(category="q-bio"))
     assert cached.sum() == 4 and not cached.flags.writeable  # cached per category, so callers cannot change it
     src = tmp_path / "more.jsonl"
     src.write_bytes(orjson.dumps(changed) + b"\n" + orjson.dumps(new) + b"\n")
     settings = load_settings(tmp_path / "home")
     ingest(store, open_sources([str(src)], fmt="jsonl", settings=settings, store=store))
     assert index.sync(store) == 2
-    assert index.filter_mask(Filters(category="q-bio")).sum() == 5  # the cached mask was dropped on update
+    assert index.attributes.mask(Filters(category="q-bio")).sum() == 5  # the cached mask was dropped on update
     assert len(index) == 21
-    assert len(index.search("zyzzyva", 5)[0]) == 1
-    assert len(index.search("quokka", 5)[0]) == 1
+    assert len(search(index, "zyzzyva", 5)[0]) == 1
+    assert len(search(index, "quokka", 5)[0]) == 1
     # the caught-up sequence survives a reopen
     index.close()
     reopened = LexicalIndex(tmp_path / "index")
     assert reopened.last_seq == store.max_seq() and len(reopened) == 21
     assert reopened.sync(store) == 0
-    assert reopened.filter_mask(Filters(category="q-bio")).sum() == 4 + 1  # every fifth seed paper, plus the new one
+    assert reopened.attributes.mask(Filters(category="q-bio")).sum() == 4 + 1  # every fifth seed paper + the new one
 
 
 def test_cli_ingest_keeps_existing_lexical_index_in_step(tmp_path, monkeypatch):
@@ -250,7 +214,7 @@ def test_cli_ingest_keeps_existing_lexical_index_in_step(tmp_path, monkeypatch):
     assert runner.invoke(main, ["ingest", str(first)]).exit_code == 0
     assert runner.invoke(main, ["index", "--no-embed"]).exit_code == 0
     assert runner.invoke(main, ["ingest", str(second)]).exit_code == 0
-    assert len(LexicalIndex(tmp_path / "home" / "index" / "lexical").search("wombat")[0]) == 1  # no `index` needed
+    assert len(search(LexicalIndex(tmp_path / "home" / "index" / "lexical"), "wombat")[0]) == 1  # no `index` needed
     out = runner.invoke(main, ["search", "wombat", "--mode", "lexical", "--json"])
     assert out.exit_code == 0, out.output
     assert [h["id"] for h in orjson.loads(out.stdout)["hits"]] == ["late"]

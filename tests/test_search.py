@@ -1,41 +1,29 @@
-"""The query engine: modes, fusion, pinning, filters, sorts, paging, fallback, and hostile input."""
+"""The query layer: parsing, modes, fusion, pinning, filters, sorts, paging, explanations, spelling, fallback,
+hostile input, and the `paperboy similar` command."""
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 
+import orjson
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fixtures.search_home import MODEL_CACHE, SEED, build_home, embedder_ready, link_models, seed_records
+from paperboy.cli import main
 from paperboy.index import Indexes
 from paperboy.query import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS, Filters, QueryError, SearchRequest
-from paperboy.search import FusionParams, SearchEngine, highlights
-from test_lexical import SEED, build_home, seed_records
-
-MODEL_CACHE = Path(tempfile.gettempdir()) / "paperboy-test-models"  # built once per machine, shared by test modules
+from paperboy.search import FusionParams, SearchEngine, highlights, parse_query
+from paperboy.search.spelling import NO_MATCH, NO_MATCH_LEXICAL, edits1
 
 EXTRA = [
     {"id": "x-arxiv", "arxiv": "2401.01234", "doi": "10.1234/pinned.5678", "title": "A pinned paper about zebras",
      "abstract": "Zebras have stripes.", "date": "2024-01-15", "categories": ["q-bio.PE"], "authors": ["Zed Zebra"]},
 ]
-
-
-def embedder_ready() -> bool:
-    from paperboy.index.embed import available
-
-    return available()
-
-
-def link_models(home: Path) -> None:
-    MODEL_CACHE.mkdir(parents=True, exist_ok=True)
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "models").exists():
-        (home / "models").symlink_to(MODEL_CACHE, target_is_directory=True)
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +61,38 @@ def ask(engine: SearchEngine, query: str, **kw) -> object:
     return engine.search(SearchRequest(query=query, **kw))
 
 
+# -- parsing ------------------------------------------------------------------------------------------------------
+
+
+def test_parse_words_phrases_and_operators():
+    q = parse_query('"graph neural networks" +transductive -graph learning')
+    assert q.phrases == [["graph", "neural", "network"]]
+    assert q.required == ["transduct"]
+    assert q.excluded == ["graph"]
+    assert q.should == ["learn"]
+    assert q.semantic_text == "graph neural networks +transductive learning".replace("+", "")
+
+
+def test_parse_is_safe_for_engine_syntax():
+    for text in ['title:foo AND (bar OR baz*)', 'NEAR(a b)', '"unbalanced quote', '*', ':', '((', '"', '-', '+',
+                 "'; DROP TABLE papers; --", 'foo" OR 1=1 --', "a\x00b", "\ud800 lone surrogate"]:
+        q = parse_query(text)
+        assert isinstance(q.should, list)
+    q = parse_query('"graph neural')
+    assert q.should == ["graph", "neural"] and not q.phrases
+
+
+def test_only_stop_words_is_empty_and_flagged():
+    q = parse_query("the of and a")
+    assert q.empty and q.dropped_only_stopwords
+    assert not parse_query("").dropped_only_stopwords
+
+
+def test_hyphenated_word_is_not_an_operator():
+    q = parse_query("state-of-the-art")
+    assert not q.excluded and "state" in q.should and "art" in q.should
+
+
 # -- lexical behaviour --------------------------------------------------------------------------------------------
 
 
@@ -80,7 +100,8 @@ def test_lexical_search_explains_and_highlights(engine):
     res = ask(engine, "graph neural networks", mode="lexical", limit=5)
     assert res.mode_used == "lexical" and len(res.hits) == 5 and res.total >= 5
     top = res.hits[0]
-    assert "keyword rank 1" in top.why
+    assert top.explain == {"pinned": None, "fields": ["title"], "lexical_rank": 1, "dense_rank": None}
+    assert top.why == "Matches the title."
     spans = top.highlights["title"]
     words = [top.paper.title[a:b].lower() for a, b in spans]
     assert words and all(w.startswith(("graph", "neural", "network")) for w in words)
@@ -94,12 +115,13 @@ def test_highlights_follow_stems():
 
 
 def test_pins_arxiv_id_doi_and_title(engine):
-    for query, why in [("2401.01234", "exact arXiv id"), ("arXiv:2401.01234v2", "exact arXiv id"),
-                       ("https://doi.org/10.1234/PINNED.5678", "exact DOI"),
-                       ("a pinned paper about ZEBRAS.", "exact title")]:
+    for query, how, why in [("2401.01234", "arxiv_id", "Exact arXiv id."),
+                            ("arXiv:2401.01234v2", "arxiv_id", "Exact arXiv id."),
+                            ("https://doi.org/10.1234/PINNED.5678", "doi", "Exact DOI."),
+                            ("a pinned paper about ZEBRAS.", "title", "Exact title.")]:
         res = ask(engine, query, mode="lexical")
         assert res.hits and res.hits[0].paper.arxiv_id == "2401.01234", query
-        assert res.hits[0].why == why
+        assert (res.hits[0].why, res.hits[0].explain["pinned"]) == (why, how)
 
 
 def test_pin_respects_filters(engine):
@@ -169,9 +191,11 @@ def test_long_query_is_truncated(engine):
     "\ud800graph",
 ])
 def test_engine_syntax_and_injection_are_harmless(engine, query):
+    """Operators and injection attempts are just words (or nothing, which lists the newest papers): a full page."""
     for mode in ("lexical", "hybrid"):
         res = ask(engine, query, mode=mode, limit=5)
-        assert len(res.hits) <= 5
+        assert len(res.hits) == 5 and len({h.pid for h in res.hits}) == 5, (query, mode)
+        assert "\x00" not in res.request.query and "\ud800" not in res.request.query
     assert engine.store.get_many([1])  # the store is intact
 
 
@@ -186,32 +210,39 @@ def test_unknown_category_is_empty(engine):
     assert ask(engine, "", filters=Filters(category="no.such")).hits == []
 
 
-def test_inverted_date_range_is_a_query_error(engine):
+def test_inverted_date_range_is_a_query_error():
     with pytest.raises(QueryError, match="inverted"):
         Filters(since=date(2024, 1, 2), until=date(2024, 1, 1))
-    bad = Filters()
-    object.__setattr__(bad, "since", date(2024, 1, 2))
-    object.__setattr__(bad, "until", date(2024, 1, 1))
-    with pytest.raises(QueryError, match="inverted"):
-        engine.search(SearchRequest(query="graph", filters=bad))
+    with pytest.raises(QueryError, match="filters"):
+        SearchRequest(query="graph", filters={"since": "2024-01-02"})  # type: ignore[arg-type]
 
 
-def test_bad_mode_sort_and_limits(engine):
-    with pytest.raises(QueryError):
-        engine.search(SearchRequest(query="graph", mode="magic"))  # type: ignore[arg-type]
-    with pytest.raises(QueryError):
-        engine.search(SearchRequest(query="graph", sort="oldest"))  # type: ignore[arg-type]
-    res = ask(engine, "learning", limit=10_000, offset=-5)
-    assert res.request.limit == MAX_LIMIT and res.request.offset == 0
-    res = ask(engine, "learning", limit=0, offset=10**9)
-    assert res.request.limit == 1 and res.request.offset == MAX_OFFSET and res.hits == []
+def test_bad_mode_sort_and_limits_are_refused_by_the_request():
+    """One validation for every surface: the request refuses what the API answers with 400 (no silent clamping)."""
+    with pytest.raises(QueryError, match="mode"):
+        SearchRequest(query="graph", mode="magic")  # type: ignore[arg-type]
+    with pytest.raises(QueryError, match="sort"):
+        SearchRequest(query="graph", sort="oldest")  # type: ignore[arg-type]
+    for limit, offset in [(10_000, 0), (0, 0), (-5, 0), (10, -5), (10, 10**9), ("ten", 0)]:
+        with pytest.raises(QueryError, match="limit|offset"):
+            SearchRequest(query="learning", limit=limit, offset=offset)  # type: ignore[arg-type]
+    ok = SearchRequest(query="learning", limit=MAX_LIMIT, offset=MAX_OFFSET, filters=Filters(author=" \x00 "))
+    assert (ok.limit, ok.offset, ok.filters.author) == (MAX_LIMIT, MAX_OFFSET, None)
+
+
+def test_last_page_past_the_results_is_empty(engine):
+    res = ask(engine, "learning", limit=1, offset=MAX_OFFSET)
+    assert res.hits == [] and res.total > 0
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=300))
 def test_hostile_text_never_crashes(engine, text):
     res = ask(engine, text, mode="lexical", limit=5)
-    assert len(res.hits) <= 5
+    scores = [h.score for h in res.hits]
+    assert len({h.pid for h in res.hits}) == len(res.hits) and scores == sorted(scores, reverse=True)
+    assert all(h.why.endswith(".") and set(h.explain) == {"pinned", "fields", "lexical_rank", "dense_rank"}
+               for h in res.hits)
 
 
 # -- dense and hybrid ---------------------------------------------------------------------------------------------
@@ -222,7 +253,8 @@ def test_dense_and_hybrid_answer(engine):
     dense = ask(engine, "teaching a model new tasks without forgetting old ones", mode="dense", limit=5)
     assert dense.mode_used == "dense" and dense.notice is None
     assert any("continual" in (h.paper.title + h.paper.abstract).lower() for h in dense.hits)
-    assert all("semantic rank" in h.why for h in dense.hits)
+    assert [h.explain["dense_rank"] for h in dense.hits] == [1, 2, 3, 4, 5]
+    assert all("close in meaning" in h.why for h in dense.hits)
     hybrid = ask(engine, "continual learning catastrophic forgetting", mode="hybrid", limit=10)
     assert hybrid.mode_used == "hybrid" and len(hybrid.hits) == 10
     assert [h.score for h in hybrid.hits] == sorted((h.score for h in hybrid.hits), reverse=True)
@@ -230,12 +262,21 @@ def test_dense_and_hybrid_answer(engine):
 
 @needs_embedder
 def test_rrf_fusion_is_available(engine):
+    """The scores are reciprocal-rank sums of the explained ranks, so RRF (not weighted fusion) ran."""
     original = engine.params
     engine.params = replace(original, method="rrf")
     try:
-        assert len(ask(engine, "graph neural networks", limit=10).hits) == 10
+        hits = ask(engine, "graph neural networks", limit=10).hits
     finally:
         engine.params = original
+    assert len(hits) == 10
+    w, k = original.lexical_weight, original.rrf_k
+    for h in hits:
+        lr, dr = h.explain["lexical_rank"], h.explain["dense_rank"]
+        want = (w / (k + lr) if lr else 0.0) + ((1 - w) / (k + dr) if dr else 0.0)
+        assert h.score == pytest.approx(want, abs=1e-6)
+    weighted = ask(engine, "graph neural networks", limit=10).hits
+    assert [h.score for h in weighted] != [h.score for h in hits]
 
 
 @needs_embedder
@@ -243,7 +284,8 @@ def test_similar_papers(engine):
     some = ask(engine, "graph attention networks", mode="lexical", limit=1).hits[0]
     sims = engine.similar(some.paper.id, limit=5)
     assert len(sims) == 5 and some.pid not in {h.pid for h in sims}
-    assert all("similar" in h.why for h in sims)
+    assert [h.explain["dense_rank"] for h in sims] == [1, 2, 3, 4, 5]
+    assert all(h.why == "Close in meaning to this paper." for h in sims)
     assert engine.similar("no-such-paper") == []
 
 
@@ -252,7 +294,7 @@ def test_fallback_to_lexical_without_embedder(engine):
     res = lex.search(SearchRequest(query="graph neural networks", mode="hybrid", limit=5))
     assert res.mode_used == "lexical" and res.notice and len(res.hits) == 5
     sims = lex.similar(res.hits[0].paper.id, limit=3)
-    assert len(sims) == 3
+    assert len(sims) == 3 and all(h.explain["dense_rank"] for h in sims)  # stored vectors need no embedder
     lex.close()
 
 
@@ -299,3 +341,84 @@ def test_broad_filter_and_constraint_paths(engine):
             assert "language" in text and "survey" not in text
     finally:
         engine.params = original
+
+
+# -- words that match nothing, spelling, explanations, venues ------------------------------------------------------
+
+
+def test_nonsense_says_no_paper_matches(engine):
+    """Not "About 161 results" of whatever is nearest: the reader is told no paper has these words."""
+    lexical = ask(engine, "zzzzqqqxxyy", mode="lexical")
+    assert (lexical.hits, lexical.total, lexical.notice, lexical.suggestion) == ([], 0, NO_MATCH_LEXICAL, None)
+    hybrid = ask(engine, "zzzzqqqxxyy")
+    assert hybrid.total == 0 and hybrid.notice.startswith(NO_MATCH_LEXICAL[:-1]) and hybrid.suggestion is None
+    if hybrid.mode_used == "hybrid":
+        assert hybrid.hits and hybrid.notice == NO_MATCH
+
+
+def test_typos_get_a_suggestion_from_the_index_vocabulary(engine):
+    res = ask(engine, "grpah nueral netwroks")
+    assert res.suggestion == "graph neural networks"
+    assert res.notice
+    fixed = ask(engine, res.suggestion)
+    assert fixed.notice is None and fixed.suggestion is None and fixed.total > 0
+
+
+def test_one_unknown_word_gets_a_suggestion_without_a_notice(engine):
+    res = ask(engine, "graph neural netwroks", mode="lexical")
+    assert res.hits and res.notice is None and res.suggestion == "graph neural networks"
+
+
+def test_real_words_get_no_notice_or_suggestion(engine):
+    for query in ("graph neural networks", "zebras", "continual learning +forgetting"):
+        res = ask(engine, query, mode="lexical")
+        assert res.hits and res.notice is None and res.suggestion is None, query
+
+
+def test_edits1():
+    assert {"graph", "grpa", "grpahs", "gpah"} <= edits1("grpah")
+    assert "grpah" not in edits1("grpah")
+
+
+@needs_embedder
+def test_hybrid_explanations_read_as_sentences(engine):
+    res = ask(engine, "continual learning catastrophic forgetting", limit=10)
+    top = res.hits[0]
+    assert top.explain["fields"] and top.explain["lexical_rank"] and top.explain["dense_rank"]
+    assert top.why.startswith("Matches the ") and top.why.endswith("; close in meaning.")
+    assert "rank" not in " ".join(h.why for h in res.hits)
+
+
+def test_venue_filter_in_every_mode(engine):
+    for mode in ("lexical", "hybrid", "dense"):
+        res = ask(engine, "learning", mode=mode, filters=Filters(venue="iclr"), limit=30)
+        assert len(res.hits) == 30, mode
+        assert all(h.paper.journal_ref == "ICLR 2024" for h in res.hits), mode
+
+
+# -- the `paperboy similar` command -------------------------------------------------------------------------------
+
+
+def test_cli_similar(tmp_path, monkeypatch):
+    if not SEED.exists():
+        pytest.skip("seed papers not found")
+    home = tmp_path / "home"
+    monkeypatch.setenv("PAPERBOY_HOME", str(home))
+    embed = embedder_ready()
+    if embed:
+        link_models(home)
+    records = seed_records()[:40]
+    src = tmp_path / "papers.jsonl"
+    src.write_bytes(b"\n".join(orjson.dumps(r) for r in records) + b"\n")
+    runner = CliRunner()
+    assert runner.invoke(main, ["ingest", str(src)]).exit_code == 0
+    assert runner.invoke(main, ["index"] if embed else ["index", "--no-embed"]).exit_code == 0
+    out = runner.invoke(main, ["similar", records[2]["id"], "--limit", "3", "--json"])
+    assert out.exit_code == 0, out.output
+    hits = orjson.loads(out.stdout)
+    assert len(hits) == 3 and records[2]["id"] not in {h["id"] for h in hits}
+    assert {h["why"] for h in hits} == {"Close in meaning to this paper." if embed else "Shares words with this paper."}
+    text = runner.invoke(main, ["similar", records[2]["id"], "--limit", "2"])
+    assert text.exit_code == 0 and text.output.count("\n") >= 2
+    missing = runner.invoke(main, ["similar", "no-such-paper"])
+    assert missing.exit_code != 0 and "no paper" in missing.output

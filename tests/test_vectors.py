@@ -211,6 +211,33 @@ def test_highly_selective_filter_still_returns_k(big) -> None:
     assert len(got) == 0
 
 
+def test_mask_by_id_and_batched_accept(big) -> None:
+    """A boolean mask by id and a batched ``accept`` check filter in the index's one over-fetch loop: same answers
+    as exact filtered search, and ``accept`` is only ever asked about candidates, never about every row."""
+    index, ids, x, queries, truth = big
+    by_id = np.zeros(int(ids.max()) + 1, dtype=bool)
+    by_id[ids[(ids % 7) != 0].astype(np.int64)] = True  # a broad filter: six in seven allowed
+    asked: list[int] = []
+
+    def even(keys: np.ndarray) -> np.ndarray:
+        asked.append(len(keys))
+        return keys % 2 == 0
+
+    allowed = by_id[ids.astype(np.int64)] & (ids % 2 == 0)
+    hits = 0
+    for qi, q in enumerate(queries[:30]):
+        want = top_from_scores(truth[qi], ids, 10, allowed)
+        got, _ = index.search(q, 10, allowed=by_id, accept=even)
+        assert len(got) == 10 and all(by_id[int(i)] and i % 2 == 0 for i in got.tolist())
+        hits += len(set(got.tolist()) & set(want.tolist()))
+        exact, _ = index.search(q, 10, allowed=by_id, accept=even, exact=True)
+        assert exact.tolist() == want.tolist()
+    assert hits / 300 >= 0.99
+    assert max(asked) < len(ids) // 4
+    short = np.zeros(5, dtype=bool)  # a mask shorter than the ids: ids past its end are not allowed
+    assert len(index.search(queries[0], 10, allowed=short)[0]) == 0
+
+
 def test_filter_on_small_exact_index_returns_all_allowed() -> None:
     x = clustered(2000, dim=16, seed=6)
     ids = np.arange(2000, dtype=np.uint64)

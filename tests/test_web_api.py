@@ -42,7 +42,7 @@ def test_search_filters(client: httpx.Client) -> None:
 
 def test_search_pins_exact_id(client: httpx.Client) -> None:
     data = get_json(client, "/api/v1/search", q="0704.0001")
-    assert data["hits"][0]["paper"]["id"] == "0704.0001" and data["hits"][0]["why"] == "exact arXiv id"
+    assert data["hits"][0]["paper"]["id"] == "0704.0001" and data["hits"][0]["why"] == "Exact arXiv id."
 
 
 @pytest.mark.parametrize("params, status", [

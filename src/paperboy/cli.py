@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import orjson
 
 from paperboy.cli_readers import mail_group, start_mail_sender, user_group
 from paperboy.config import ConfigError, Settings, load_settings
-from paperboy.ingest import FORMATS, HarvestOptions, IngestSummary, StrictError, ingest, open_sources
+from paperboy.ingest import FORMATS, HarvestOptions, StrictError, open_sources
 from paperboy.sources.base import SourceError
 from paperboy.store import Store, StoreFull, open_store
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; the pipeline pulls in the index libraries
+    from paperboy.pipeline import PipelineReport
 
 
 class Context:
@@ -80,28 +83,20 @@ def ingest_command(ctx: Context, sources: tuple[str, ...], fmt: str, strict: boo
     Files may be arXiv .abs files, listing files, folders or tar archives of them, arXiv
     metadata snapshots (JSON Lines, plain or gzipped) or generic JSON Lines.
     """
-    from tqdm import tqdm
-
     store = ctx.store
     harvest = HarvestOptions(from_date, until, metadata_prefix, restart)
-    summary = IngestSummary()
     try:
         records = open_sources(list(sources), fmt=fmt, settings=ctx.settings, store=store, harvest=harvest)
-        with tqdm(unit=" records", file=sys.stderr, disable=None, desc="ingest") as bar:
-            ingest(store, records, batch_size=ctx.settings.batch_size, strict=strict, progress=bar.update,
-                   summary=summary)
+        report = _run_pipeline(ctx, records, index="existing-lexical", strict=strict)
     except StrictError as exc:
         raise click.ClickException(f"rejected record (--strict): {exc}") from exc
     except SourceError as exc:
         raise click.ClickException(str(exc)) from exc
     except StoreFull as exc:
-        raise click.ClickException(f"{exc}. The batch being written was rolled back; {_kept(summary)} "
-                                   "Free some space and run the same command again to continue.") from exc
-    except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: the batch in progress was not written; {_kept(summary)} Run the same command "
-                   "again to resume: stored records are skipped, a harvest continues from its last saved page.",
-                   err=True)
-        sys.exit(130)
+        raise click.ClickException(f"{exc}. The batch being written was rolled back; everything committed before it "
+                                   "is kept. Free some space and run the same command again to continue.") from exc
+    summary = report.ingest
+    assert summary is not None  # records were given
     if as_json:
         echo_json(summary.as_dict())
     else:
@@ -111,13 +106,8 @@ def ingest_command(ctx: Context, sources: tuple[str, ...], fmt: str, strict: boo
             click.echo(f"... and {summary.rejected - len(summary.rejects):,} more rejects (see `paperboy rejects`)",
                        err=True)
         click.echo(summary.line())
-    _lexical_after_ingest(ctx, summary.added + summary.updated)
-
-
-def _kept(summary: IngestSummary) -> str:
-    if not summary.batches:
-        return "nothing was committed before it."
-    return f"kept {summary.batches:,} committed batch{'es' if summary.batches != 1 else ''} ({summary.line()})."
+    if report.index_busy:
+        click.echo("note: the search index is busy; it will catch up at the next `paperboy index`", err=True)
 
 
 @main.command()
@@ -185,11 +175,28 @@ def _open_indexes(ctx: Context, embed: bool = True) -> object:
 def _catch_up_lexical(ctx: Context, indexes: object) -> None:
     """Bring the lexical index up to date before answering (cheap after ingest; skipped if another process writes)."""
     from paperboy.index import LexicalBusy
+    from paperboy.pipeline import update_indexes
 
     try:
-        indexes.lexical.sync(ctx.store)  # type: ignore[attr-defined]
+        update_indexes(indexes, ctx.store, embed=False)  # type: ignore[arg-type]
     except LexicalBusy as exc:
         click.echo(f"note: {exc}; searching the index as it is", err=True)
+
+
+def _run_pipeline(ctx: Context, records: object, **options: object) -> PipelineReport:
+    """:func:`paperboy.pipeline.run` with progress on stderr; Ctrl-C says what was kept and exits with 130."""
+    from paperboy.pipeline import PipelineInterrupted, run
+    from paperboy.progress import ProgressReporter
+
+    reporter = ProgressReporter()
+    try:
+        return run(ctx.settings, ctx.store, records, progress=reporter, **options)  # type: ignore[arg-type]
+    except PipelineInterrupted as exc:
+        reporter.close()
+        click.echo(exc.kept(), err=True)
+        raise click.exceptions.Exit(130) from None
+    finally:
+        reporter.close()
 
 
 @main.command("index")
@@ -197,24 +204,27 @@ def _catch_up_lexical(ctx: Context, indexes: object) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def index_command(ctx: Context, no_embed: bool, as_json: bool) -> None:
-    """Build or update the search indexes (lexical, embeddings, vectors) from the store; incremental."""
-    from tqdm import tqdm
+    """Build or update the search indexes (lexical, embeddings, vectors) from the store; incremental.
 
-    from paperboy.index import Indexes, LexicalBusy
+    Shows progress (counts, rate, ETA) on stderr; the vectors are checkpointed every `index_checkpoint_s` seconds,
+    and on Ctrl-C, so a stopped run resumes where it was.
+    """
+    from paperboy.index import Indexes
 
-    store = ctx.store
     indexes = Indexes(ctx.settings, embed=not no_embed)
     try:
-        with tqdm(unit=" papers", file=sys.stderr, disable=None, desc="index") as bar:
-            report = indexes.sync(store, progress=bar.update, embed=not no_embed)
-    except LexicalBusy as exc:
-        raise click.ClickException(str(exc)) from exc
-    if as_json:
-        echo_json({"lexical": report.lexical, "embedded": report.embedded,
-                   "unchanged": report.skipped_unchanged, "embed_error": report.embed_error,
-                   "papers_indexed": indexes.lexical.num_docs})
-    else:
-        click.echo(report.line())
+        report = _run_pipeline(ctx, None, index="lexical" if no_embed else "all", indexes=indexes)
+        if report.index_busy:
+            raise click.ClickException(report.index_busy)
+        sync = report.index
+        assert sync is not None  # indexing ran
+        if as_json:
+            echo_json({"lexical": sync.lexical, "embedded": sync.embedded, "unchanged": sync.skipped_unchanged,
+                       "embed_error": sync.embed_error, "papers_indexed": indexes.lexical.num_docs})
+        else:
+            click.echo(sync.line())
+    finally:
+        indexes.close()
 
 
 def _hit_dict(h: object) -> dict:
@@ -305,40 +315,31 @@ def similar_command(ctx: Context, ident: str, limit: int, as_json: bool) -> None
 def eval_command(ctx: Context, beir_dir: Path, split: str, mode: str, no_cache: bool, as_json: bool) -> None:
     """Retrieval quality (nDCG@10, Recall@100, MRR@10) on a BEIR folder, through the production search path."""
     from paperboy.evaluate import MODES, EvalError, evaluate_beir
+    from paperboy.progress import ProgressReporter
 
     modes = MODES if mode == "all" else (mode,)
     cache = None if no_cache else ctx.settings.home / "cache"
+    reporter = ProgressReporter(units={"queries": "queries"})
+
+    def say(message: str) -> None:
+        reporter.close()
+        click.echo(message, err=True)
+
     try:
-        results = evaluate_beir(beir_dir, split, modes, cache_dir=cache,
-                                progress=lambda m: click.echo(m, err=True))
+        results = evaluate_beir(beir_dir, split, modes, cache_dir=cache, progress=say, meter=reporter)
     except EvalError as exc:
         raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        say("interrupted: corpus vectors embedded so far are cached; run the same command again to reuse them.")
+        raise click.exceptions.Exit(130) from None
+    finally:
+        reporter.close()
     if as_json:
         echo_json(results)
         return
     click.echo(f"{'mode':<8} {'nDCG@10':>8} {'R@100':>8} {'MRR@10':>8}   ({beir_dir}, split {split})")
     for m, r in results.items():
         click.echo(f"{m:<8} {r['ndcg@10']:>8.4f} {r['recall@100']:>8.4f} {r['mrr@10']:>8.4f}")
-
-
-def _lexical_after_ingest(ctx: Context, changed: int) -> None:
-    """Keep an existing lexical index in step after an ingest (cheap: only changed papers are indexed).
-
-    Only when search was set up (the index exists), so that a bare ingest stays a pure ingest; embeddings are
-    left to ``paperboy index`` / the server because they are slow.
-    """
-    from paperboy.index import LexicalBusy
-    from paperboy.index.lexical import LexicalIndex
-
-    path = ctx.settings.index_dir / "lexical"
-    if not changed or not (path / "meta.json").exists():
-        return
-    try:
-        index = LexicalIndex(path)
-        index.sync(ctx.store)
-        index.close()
-    except LexicalBusy:
-        click.echo("note: the search index is busy; it will catch up at the next `paperboy index`", err=True)
 
 
 @main.command("serve")
@@ -376,26 +377,36 @@ def demo_command(ctx: Context, host: str, port: int, no_embed: bool) -> None:
     """Ingest the bundled sample of real arXiv records, build the indexes, then serve the site."""
     from importlib.resources import as_file, files
 
-    from tqdm import tqdm
-
-    from paperboy.index import Indexes, LexicalBusy
     from paperboy.web.app import serve
 
-    store = ctx.store
+    _check_port_free(host, port)
     settings = ctx.settings
     with as_file(files("paperboy") / "data" / "sample-arxiv.jsonl.gz") as sample:
-        records = open_sources([str(sample)], fmt="auto", settings=settings, store=store)
-        with tqdm(unit=" records", file=sys.stderr, disable=None, desc="ingest sample") as bar:
-            summary = ingest(store, records, batch_size=settings.batch_size, progress=bar.update)
-    click.echo(f"sample: {summary.line()}", err=True)
-    indexes = Indexes(settings, embed=not no_embed)
-    try:
-        with tqdm(unit=" papers", file=sys.stderr, disable=None, desc="index") as bar:
-            report = indexes.sync(store, progress=bar.update, embed=not no_embed)
-    except LexicalBusy as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        indexes.close()
-    click.echo(report.line(), err=True)
+        records = open_sources([str(sample)], fmt="auto", settings=settings, store=ctx.store)
+        report = _run_pipeline(ctx, records, index="lexical" if no_embed else "all")
+    if report.index_busy:
+        raise click.ClickException(report.index_busy)
+    for line in report.lines():
+        click.echo(line, err=True)
     click.echo(f"paperboy demo: open http://{host}:{port}/  (Ctrl-C to stop)", err=True)
     serve(settings, host=host, port=port, workers=1)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail before the slow set-up, with the flag to change, when ``host:port`` cannot be listened on."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {host!r}: {exc.strerror}; choose another with --host") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        if hasattr(socket, "SO_REUSEADDR"):  # what uvicorn sets too: a port in TIME_WAIT is free to it
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise click.ClickException(
+                f"port {port} on {host} is not available ({exc.strerror}); choose another with --port, "
+                f"e.g. `paperboy demo --port {port + 1}`") from exc

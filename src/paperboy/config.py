@@ -29,6 +29,7 @@ class Settings:
     harvest_delay: float = 3.0  # seconds between requests to arXiv (their stated courtesy)
     batch_size: int = 2000  # papers per ingest transaction
     embed_variant: str = "int8"
+    index_checkpoint_s: float = 30.0  # most seconds of index work a kill can lose (vectors are saved this often)
     host: str = "127.0.0.1"
     port: int = 8000
     base_url: str = ""  # public URL of the site (https://papers.example.org), for links in mail and feeds

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from paperboy.progress import ProgressFn
+
 MODES = ("lexical", "dense", "hybrid")
 
 
@@ -254,13 +256,16 @@ class EvalRun:
     embedded: bool
     notes: list[str] = field(default_factory=list)
 
-    def run(self, mode: str, limit: int = 100) -> dict[str, list[str]]:
+    def run(self, mode: str, limit: int = 100, meter: ProgressFn | None = None) -> dict[str, list[str]]:
         """Ranked corpus ids per query for ``mode`` (tuning changes ``engine.params`` between runs)."""
         from paperboy.query import QueryError, SearchRequest
 
         engine = self.engine
         out: dict[str, list[str]] = {}
+        stage, total = f"queries {mode}", len(self.beir.queries)
         for qid, text in self.beir.queries.items():
+            if meter:
+                meter(stage, 1, total)
             try:
                 res = engine.search(SearchRequest(query=text, mode=mode, limit=limit))  # type: ignore[attr-defined]
             except QueryError:
@@ -269,16 +274,20 @@ class EvalRun:
             out[qid] = [h.paper.id for h in res.hits]
         return out
 
-    def evaluate(self, mode: str) -> dict[str, float]:
-        return score_run(self.run(mode), self.beir.qrels)
+    def evaluate(self, mode: str, meter: ProgressFn | None = None) -> dict[str, float]:
+        return score_run(self.run(mode, meter=meter), self.beir.qrels)
 
 
 def build(beir: BeirSet, *, workdir: Path, cache_dir: Path | None, embed: bool = True,
-          progress: Callable[[str], None] | None = None) -> EvalRun:
-    """Ingest ``beir``'s corpus into a fresh home under ``workdir`` and build every index for it."""
+          progress: Callable[[str], None] | None = None, meter: ProgressFn | None = None) -> EvalRun:
+    """Ingest ``beir``'s corpus into a fresh home under ``workdir`` and index it, through :func:`pipeline.run`.
+
+    Corpus vectors embedded so far are written to the cache even when the build is interrupted.
+    """
+    from paperboy import pipeline
     from paperboy.config import load_settings
     from paperboy.index import Indexes
-    from paperboy.ingest import ingest, open_sources
+    from paperboy.ingest import open_sources
     from paperboy.search import SearchEngine
     from paperboy.store import open_store
 
@@ -288,41 +297,45 @@ def build(beir: BeirSet, *, workdir: Path, cache_dir: Path | None, embed: bool =
     home.mkdir(parents=True, exist_ok=True)
     settings = load_settings(home)
     settings.database_url = f"sqlite:///{home / 'paperboy.db'}"
+    settings.batch_size = 5000
     papers_file = workdir / "corpus-papers.jsonl"
     n = corpus_as_papers_jsonl(beir.corpus, papers_file)
     store = open_store(settings.database_url)
-    summary = ingest(store, open_sources([str(papers_file)], fmt="jsonl", settings=settings, store=store),
-                     batch_size=5000)
+    indexes = Indexes(settings, embed=embed)
+    cached = None
+    if embed and indexes.embedder is not None and cache_dir is not None:
+        cached = CachedEmbedder(indexes.embedder, cache_file_for(cache_dir, beir.corpus, indexes.embedder.model_id))
+    dense = embed and indexes.embedder is not None
+    records = open_sources([str(papers_file)], fmt="jsonl", settings=settings, store=store)
+    try:
+        report = pipeline.run(settings, store, records, index="all" if dense else "lexical", indexes=indexes,
+                              progress=meter, embed_fn=cached)
+    finally:
+        if cached is not None:
+            cached.save()
+    summary = report.ingest
+    assert summary is not None and report.index is not None  # records were given; nothing else writes this home
     notes = []
     if summary.rejected:
         notes.append(f"{summary.rejected} corpus records were rejected by ingest")
     say(f"ingested {summary.added:,} of {n:,} documents")
-    indexes = Indexes(settings, embed=embed)
-    embed_fn = None
-    embedded = False
-    if embed and indexes.embedder is not None:
-        if cache_dir is not None:
-            cached = CachedEmbedder(indexes.embedder, cache_file_for(cache_dir, beir.corpus, indexes.embedder.model_id))
-            embed_fn = cached
-        report = indexes.sync(store, embed_fn=embed_fn)
-        if cache_dir is not None:
-            cached.save()
-            say(f"vectors: {cached.hits:,} from cache, {cached.misses:,} embedded")
-        embedded = report.embed_error is None
-    else:
-        indexes.sync(store, embed=False)
-        if embed:
-            notes.append(f"embedder unavailable: {indexes.embed_error}")
+    if cached is not None:
+        say(f"vectors: {cached.hits:,} from cache, {cached.misses:,} embedded")
+    if embed and not dense:
+        notes.append(f"embedder unavailable: {indexes.embed_error}")
+    embedded = dense and report.index.embed_error is None
     engine = SearchEngine(settings, store, indexes=indexes)
     return EvalRun(beir, home, engine, time.perf_counter() - t0, summary.added, embedded, notes)
 
 
 def evaluate_beir(root: Path | str, split: str = "test", modes: Sequence[str] = MODES, *,
-                  cache_dir: Path | None = None, progress: Callable[[str], None] | None = None) -> dict[str, dict]:
+                  cache_dir: Path | None = None, progress: Callable[[str], None] | None = None,
+                  meter: ProgressFn | None = None) -> dict[str, dict]:
     """Evaluate ``modes`` on a BEIR folder; returns ``{mode: {"ndcg@10": x, "recall@100": y, "mrr@10": z}}``.
 
-    Modes that need embeddings are left out (with a note on stderr via ``progress``) when the embedder
-    is unavailable, so a machine without the model still gets lexical figures.
+    ``progress`` gets messages, ``meter`` counts (stages ``ingest``, ``lexical``, ``embed``, then ``queries
+    <mode>``).  Modes that need embeddings are left out (with a note via ``progress``) when the embedder is
+    unavailable, so a machine without the model still gets lexical figures.
     """
     for m in modes:
         if m not in MODES:
@@ -331,7 +344,7 @@ def evaluate_beir(root: Path | str, split: str = "test", modes: Sequence[str] = 
     say = progress or (lambda msg: print(msg, file=sys.stderr))
     needs_dense = any(m != "lexical" for m in modes)
     with tempfile.TemporaryDirectory(prefix="paperboy-eval-") as tmp:
-        run = build(beir, workdir=Path(tmp), cache_dir=cache_dir, embed=needs_dense, progress=say)
+        run = build(beir, workdir=Path(tmp), cache_dir=cache_dir, embed=needs_dense, progress=say, meter=meter)
         for note in run.notes:
             say(note)
         results: dict[str, dict] = {}
@@ -339,6 +352,6 @@ def evaluate_beir(root: Path | str, split: str = "test", modes: Sequence[str] = 
             if m != "lexical" and not run.embedded:
                 say(f"skipping {m}: no embeddings")
                 continue
-            results[m] = run.evaluate(m)
+            results[m] = run.evaluate(m, meter)
         run.engine.close()  # type: ignore[attr-defined]
         return results

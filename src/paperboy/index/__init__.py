@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ import orjson
 from paperboy.config import Settings
 from paperboy.index.lexical import LexicalBusy, LexicalIndex, LexicalParams
 from paperboy.papers import Paper
+from paperboy.progress import ProgressFn
 from paperboy.store.base import Store, StoredPaper
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,11 +39,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Indexes", "LexicalBusy", "LexicalIndex", "SyncReport", "embed_text", "text_hash"]
+__all__ = ["Indexes", "LexicalBusy", "LexicalIndex", "SyncInterrupted", "SyncReport", "embed_text", "text_hash"]
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 EMBED_BATCH = 256  # texts per embedder call: big enough for length-sorted batching, small enough to save often
 SAVE_EVERY = 4096  # embedded papers between checkpoints of the vector index during a long build
+#: A checkpoint may take at most this share of the build: saving a large HNSW index takes seconds, so the time
+#: between checkpoints grows to ``save time / SAVE_SHARE`` when that is longer than the configured interval.
+SAVE_SHARE = 0.2
 
 
 def embed_text(paper: Paper) -> str:
@@ -66,6 +71,7 @@ class SyncReport:
     embedded: int = 0  # papers (re)embedded
     skipped_unchanged: int = 0  # changed papers whose embedded text did not change
     embed_error: str | None = None  # why embedding was skipped, if it was
+    checkpoints: int = 0  # vector index checkpoints written (by count, by time, at the end or on interrupt)
 
     def line(self) -> str:
         s = f"lexical: {self.lexical:,} papers indexed; embeddings: {self.embedded:,} papers embedded"
@@ -74,6 +80,19 @@ class SyncReport:
         if self.embed_error:
             s += f"; embeddings skipped: {self.embed_error}"
         return s
+
+
+class SyncInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :meth:`Indexes.sync`, after the embedding work done so far was checkpointed.
+
+    A ``KeyboardInterrupt`` (so nothing that expects one changes) that carries the partial :class:`SyncReport`:
+    lexical work counts only when its pass finished (tantivy commits once per pass), vectors up to the
+    checkpoint written on the way out.  A re-run resumes from there.
+    """
+
+    def __init__(self, report: SyncReport) -> None:
+        super().__init__("interrupted")
+        self.report = report
 
 
 class _EmbedState:
@@ -149,26 +168,11 @@ class Indexes:
                         self._embedder_error = f"embedding module unavailable: {exc}"
                         return None
                     try:
-                        self._prebuild_fp32()
                         self._embedder = Embedder.load(self.settings.model_dir, variant=self.settings.embed_variant,
                                                        threads=self._threads)
                     except (EmbedderUnavailable, OSError, ValueError, RuntimeError) as exc:
                         self._embedder_error = str(exc) or type(exc).__name__
         return self._embedder
-
-    def _prebuild_fp32(self) -> None:
-        """Build the fp32 ONNX file before a first int8 load.
-
-        Why: ``embed.ensure_model_file`` builds int8 by recursing into the fp32 build while holding a
-        non-reentrant lock, which deadlocks on a fresh cache; building fp32 first sidesteps that.
-        """
-        variant = self.settings.embed_variant
-        cache = Path(self.settings.model_dir)
-        if variant == "fp32" or any(cache.glob(f"*-{variant}-*.onnx")):
-            return
-        from paperboy.index.embed import ensure_model_file
-
-        ensure_model_file(cache, "fp32")
 
     @property
     def embed_error(self) -> str | None:
@@ -210,30 +214,37 @@ class Indexes:
 
     # -- syncing ------------------------------------------------------------------------------------------------
 
-    def sync(self, store: Store, progress: Callable[[int], None] | None = None, *, embed: bool = True,
+    def sync(self, store: Store, progress: ProgressFn | None = None, *, embed: bool = True,
              embed_fn: EmbedFn | None = None, batch: int = 2000) -> SyncReport:
         """Bring the indexes in step with ``store``: lexical first, then embeddings for changed texts.
 
-        ``progress(n)`` is called with the number of papers read per batch (lexical and embedding passes
-        both report).  ``embed_fn`` replaces the embedder (the evaluation harness passes a caching one).
+        Use :func:`paperboy.pipeline.update_indexes` (or :func:`paperboy.pipeline.run`) rather than calling this
+        directly: the pipeline is the one sync path of the CLI, the server and the scheduler.  ``progress`` gets
+        ``("lexical" | "embed", papers read, papers to read)``.  ``embed_fn`` replaces the embedder (the
+        evaluation harness passes a caching one).  Raises :class:`LexicalBusy` when another process syncs this
+        home, :class:`SyncInterrupted` on Ctrl-C (after a checkpoint).
         """
         report = SyncReport()
         with self._lock, self._process_lock():
-            report.lexical = self.lexical.sync(store, progress=progress, batch=batch)
-            if not (embed and self._want_embed):
-                report.embed_error = self._embedder_error or "embeddings not requested"
-                return report
-            if embed_fn is None:
-                embedder = self.embedder
-                if embedder is None:
-                    report.embed_error = self._embedder_error
+            try:
+                lexical_progress = _stage_progress(progress, "lexical", store, self.lexical.last_seq)
+                report.lexical = self.lexical.sync(store, progress=lexical_progress, batch=batch)
+                if not (embed and self._want_embed):
+                    report.embed_error = self._embedder_error or "embeddings not requested"
                     return report
-                model_id, dim = embedder.model_id, embedder.dim
-                embed_fn = embedder.embed
-            else:
-                model_id = getattr(embed_fn, "model_id", "custom")
-                dim = int(getattr(embed_fn, "dim", 384))
-            self._sync_vectors(store, embed_fn, model_id, dim, progress, report, batch)
+                if embed_fn is None:
+                    embedder = self.embedder
+                    if embedder is None:
+                        report.embed_error = self._embedder_error
+                        return report
+                    model_id, dim = embedder.model_id, embedder.dim
+                    embed_fn = embedder.embed
+                else:
+                    model_id = getattr(embed_fn, "model_id", "custom")
+                    dim = int(getattr(embed_fn, "dim", 384))
+                self._sync_vectors(store, embed_fn, model_id, dim, progress, report, batch)
+            except KeyboardInterrupt as exc:
+                raise SyncInterrupted(report) from exc
         return report
 
     @contextlib.contextmanager
@@ -250,7 +261,12 @@ class Indexes:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _sync_vectors(self, store: Store, embed_fn: EmbedFn, model_id: str, dim: int,
-                      progress: Callable[[int], None] | None, report: SyncReport, batch: int) -> None:
+                      progress: ProgressFn | None, report: SyncReport, batch: int) -> None:
+        """Embed changed texts, checkpointing every :data:`SAVE_EVERY` papers or ``index_checkpoint_s`` seconds.
+
+        A checkpoint saves the vectors and the embedding state together with the store sequence they cover, so
+        a killed run loses at most one interval and the next run resumes after the checkpointed sequence.
+        """
         state = self._state
         if state.model_id != model_id:
             if state.model_id:
@@ -262,6 +278,9 @@ class Indexes:
         pending: list[tuple[int, int, str]] = []
         since_save = 0
         seq = state.seq
+        interval = float(self.settings.index_checkpoint_s)
+        last_save = time.monotonic()
+        tick = _stage_progress(progress, "embed", store, seq)
 
         def flush() -> None:
             nonlocal since_save
@@ -276,31 +295,54 @@ class Indexes:
             since_save += len(pending)
             pending.clear()
 
-        while True:
-            changed: list[StoredPaper] = store.changed_since(seq, limit=batch)
-            if not changed:
-                break
-            for sp in changed:
-                text = embed_text(sp.paper)
-                h = text_hash(text)
-                if state.get(sp.pid) == h:
-                    report.skipped_unchanged += 1
-                    continue
-                pending.append((sp.pid, h, text))
-                if len(pending) >= EMBED_BATCH:
-                    flush()
-            flush()
-            seq = changed[-1].seq
-            if progress:
-                progress(len(changed))
-            if since_save >= SAVE_EVERY:
-                state.seq = seq
-                vectors.save()
-                state.save()
-                since_save = 0
-        state.seq = max(state.seq, seq)
-        vectors.save()
-        state.save()
+        def checkpoint(upto: int) -> None:
+            nonlocal since_save, last_save, interval
+            started = time.monotonic()
+            state.seq = max(state.seq, upto)
+            vectors.save()
+            state.save()
+            report.checkpoints += 1
+            since_save = 0
+            last_save = time.monotonic()
+            interval = max(interval, (last_save - started) / SAVE_SHARE)
+
+        try:
+            while True:
+                changed: list[StoredPaper] = store.changed_since(seq, limit=batch)
+                if not changed:
+                    break
+                for sp in changed:
+                    text = embed_text(sp.paper)
+                    h = text_hash(text)
+                    if state.get(sp.pid) == h:
+                        report.skipped_unchanged += 1
+                        continue
+                    pending.append((sp.pid, h, text))
+                    if len(pending) >= EMBED_BATCH:
+                        flush()
+                flush()
+                seq = changed[-1].seq
+                if tick:
+                    tick(len(changed))
+                if since_save >= SAVE_EVERY or (since_save and time.monotonic() - last_save >= interval):
+                    checkpoint(seq)
+        except KeyboardInterrupt:
+            # Everything up to ``seq`` is embedded (``seq`` moves only after a whole store batch); papers of the
+            # batch in flight that were already added keep their hashes, so the re-run skips them.
+            pending.clear()
+            checkpoint(seq)
+            raise
+        checkpoint(seq)
 
     def close(self) -> None:
         self.lexical.close()
+
+
+def _stage_progress(progress: ProgressFn | None, stage: str, store: Store, since: int) -> Callable[[int], None] | None:
+    """Announce ``stage`` with the number of papers changed since ``since`` (an upper bound: a paper changed
+    twice counts once in the store but twice in the sequence), and return a per-batch counter for it."""
+    if progress is None:
+        return None
+    total = min(store.count(), max(0, store.max_seq() - since))
+    progress(stage, 0, total)
+    return lambda n: progress(stage, n, total)

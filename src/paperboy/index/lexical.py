@@ -7,57 +7,44 @@ papers, where SQLite FTS5's ``ORDER BY bm25()`` must score every matching row; i
 phrase queries from token positions, and evaluates category/date filters *inside* the query (a fast-field
 range and a term clause), so a filter never turns a millisecond query into a scan.
 
-Safety: user text never reaches tantivy's query parser.  :func:`parse_query` splits it into words, quoted
-phrases, ``+required`` and ``-excluded`` parts; every word goes through the same analyzer as the index
-(tokenise, lower-case, ASCII-fold, English stop words, Snowball stemmer) and the query is assembled from
-term/phrase objects, so ``*``, ``:``, ``(``, ``NEAR`` or a stray quote are just characters.
+Safety: user text never reaches tantivy's query parser: the query layer (:mod:`paperboy.search.parse`) splits it
+into analyzed terms and this module assembles tantivy term/phrase objects from them.  The analyzers live here
+because documents and queries must be analyzed identically.
 
-Besides tantivy, the index keeps two small numpy side arrays indexed by pid (first-submission day and
-category ids).  They let the query engine turn a filter into a boolean mask for the dense (ANN) side and
-sort candidates by date without touching the store.
+The index also writes the :class:`~paperboy.index.attributes.PaperAttributes` arrays (dates, categories by pid)
+beside each commit, since it sees every indexed paper; rankers read them through :attr:`LexicalIndex.attributes`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
-import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import orjson
 import tantivy
 
-from paperboy.papers import Paper, normalise_author, normalise_title
+from paperboy.index.attributes import PaperAttributes, category_prefixes, day_number, paper_day
+from paperboy.papers import Paper, normalise_title
 from paperboy.query import Filters
 from paperboy.store.base import Store, StoredPaper
 
+if TYPE_CHECKING:  # the query layer imports this module, never the other way round at run time
+    from paperboy.search.parse import ParsedQuery
+
 #: Bump when the schema or analyzers change: an index built by another version is rebuilt from the store.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: venue field
 EN = "paperboy_en"
 NAME = "paperboy_name"
-NO_DATE = -(2**31)  # side-array value for "no first-submission date"; tantivy docs then carry no date at all
-_EPOCH = date(1970, 1, 1).toordinal()
-MAX_QUERY_TERMS = 64  # more words than this add cost but no ranking signal
 
 
 class LexicalBusy(RuntimeError):
     """Another process holds the index writer (e.g. ``paperboy index`` while the server syncs)."""
-
-
-def day_number(d: date | None) -> int | None:
-    """Days since 1970-01-01: the integer the index stores for dates (fast-field range filters)."""
-    return None if d is None else d.toordinal() - _EPOCH
-
-
-def from_day_number(n: int) -> date | None:
-    return None if n == NO_DATE else date.fromordinal(int(n) + _EPOCH)
 
 
 def _en_analyzer() -> tantivy.TextAnalyzer:
@@ -105,95 +92,6 @@ def analyze(text: str, name: str = EN) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# query parsing
-# ---------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class ParsedQuery:
-    """User text split into parts, each already analyzed into index terms.
-
-    ``should`` are bare words (OR, ranked by BM25); ``required``/``excluded`` are ``+word``/``-word``;
-    phrases are quoted strings (a phrase is required unless written ``-"..."``, then it is excluded).
-    ``words`` keeps the raw words (for the author field, which is not stemmed).
-    """
-
-    text: str
-    should: list[str] = field(default_factory=list)
-    required: list[str] = field(default_factory=list)
-    excluded: list[str] = field(default_factory=list)
-    phrases: list[list[str]] = field(default_factory=list)
-    excluded_phrases: list[list[str]] = field(default_factory=list)
-    name_terms: list[str] = field(default_factory=list)
-    semantic_text: str = ""  # the text to embed: the query without operators and excluded parts
-    dropped_only_stopwords: bool = False
-
-    @property
-    def positive_terms(self) -> list[str]:
-        """Every term that may match (for highlighting, ranking and the "only stop words" check)."""
-        seen = dict.fromkeys([*self.should, *self.required, *(t for p in self.phrases for t in p)])
-        return list(seen)
-
-    @property
-    def has_constraints(self) -> bool:
-        """True when the query restricts the result set (so dense candidates must be checked against it)."""
-        return bool(self.required or self.excluded or self.phrases or self.excluded_phrases)
-
-    @property
-    def empty(self) -> bool:
-        return not self.positive_terms
-
-
-_PART = re.compile(r'([+-]?)"([^"]*)"|([+-]?)([^\s"]+)')
-
-
-def parse_query(text: str) -> ParsedQuery:
-    """Split user text into a :class:`ParsedQuery`; never raises for any string.
-
-    An unbalanced quote is dropped and the rest is read as words (so ``"graph neural`` searches
-    ``graph neural``).  ``-`` or ``+`` only act as operators at the start of a part; ``state-of-the-art``
-    is a word.
-    """
-    text = (text or "").encode("utf-8", "replace").decode("utf-8")
-    if text.count('"') % 2:  # unbalanced: drop the last quote
-        i = text.rfind('"')
-        text = text[:i] + " " + text[i + 1 :]
-    q = ParsedQuery(text=text)
-    semantic: list[str] = []
-    had_words = False
-    for m in _PART.finditer(text):
-        if m.group(2) is not None:
-            sign, body, quoted = m.group(1), m.group(2), True
-        else:
-            sign, body, quoted = m.group(3), m.group(4), False
-        terms = analyze(body)
-        if analyze(body, NAME):
-            had_words = True
-        if sign != "-":
-            semantic.append(body)
-            q.name_terms.extend(t for t in analyze(body, NAME) if len(t) > 1)
-        if not terms:
-            continue
-        if quoted and len(terms) > 1:
-            (q.excluded_phrases if sign == "-" else q.phrases).append(terms)
-        elif sign == "-":
-            q.excluded.extend(terms)
-        elif sign == "+" or quoted:
-            q.required.extend(terms)
-        else:
-            q.should.extend(terms)
-    q.should = list(dict.fromkeys(q.should))[:MAX_QUERY_TERMS]
-    q.required = list(dict.fromkeys(q.required))[:MAX_QUERY_TERMS]
-    q.excluded = list(dict.fromkeys(q.excluded))[:MAX_QUERY_TERMS]
-    q.phrases = q.phrases[:8]
-    q.excluded_phrases = q.excluded_phrases[:8]
-    q.name_terms = list(dict.fromkeys(q.name_terms))[:MAX_QUERY_TERMS]
-    q.semantic_text = " ".join(semantic)
-    q.dropped_only_stopwords = had_words and q.empty
-    return q
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # the index
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -214,98 +112,10 @@ def _build_schema() -> tantivy.Schema:
     sb.add_text_field("body", tokenizer_name=EN)
     sb.add_text_field("authors", tokenizer_name=NAME)
     sb.add_text_field("cat", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("venue", tokenizer_name=NAME, index_option="basic")
     sb.add_text_field("title_key", tokenizer_name="raw", index_option="basic")
     sb.add_integer_field("date", indexed=True, fast=True)
     return sb.build()
-
-
-def category_prefixes(category: str) -> list[str]:
-    """``cs.LG`` -> ``["cs", "cs.lg"]`` (lower-cased): what a category filter may name."""
-    c = category.strip().lower()
-    if not c:
-        return []
-    out = [c]
-    if "." in c:
-        out.insert(0, c.split(".", 1)[0])
-    return out
-
-
-class _SideArrays:
-    """Per-pid first-submission day and category ids, for filter masks and date sorts without the store."""
-
-    def __init__(self) -> None:
-        self.dates = np.full(0, NO_DATE, dtype=np.int32)
-        self.cats = np.zeros((0, 1), dtype=np.uint16)
-        self.cat_names: list[str] = [""]  # id 0 = no category
-        self._cat_ids: dict[str, int] = {"": 0}
-        self._masks: dict[str, np.ndarray] = {}  # category -> mask, until the arrays change
-
-    def ensure(self, pid: int, width: int) -> None:
-        n = len(self.dates)
-        if pid >= n:
-            grow = max(pid + 1, int(n * 1.5) + 1024)
-            self.dates = np.concatenate([self.dates, np.full(grow - n, NO_DATE, dtype=np.int32)])
-            self.cats = np.concatenate([self.cats, np.zeros((grow - n, self.cats.shape[1]), dtype=np.uint16)])
-        if width > self.cats.shape[1]:
-            extra = np.zeros((len(self.cats), width - self.cats.shape[1]), dtype=np.uint16)
-            self.cats = np.concatenate([self.cats, extra], axis=1)
-
-    def cat_id(self, name: str) -> int:
-        cid = self._cat_ids.get(name)
-        if cid is None:
-            if len(self.cat_names) >= 65535:
-                return 0  # more distinct categories than uint16 holds: the tantivy filter stays exact
-            cid = len(self.cat_names)
-            self.cat_names.append(name)
-            self._cat_ids[name] = cid
-        return cid
-
-    def set(self, pid: int, day: int | None, categories: Sequence[str]) -> None:
-        cats = [c.lower() for c in categories if c]
-        self._masks.clear()
-        self.ensure(pid, len(cats))
-        self.dates[pid] = NO_DATE if day is None else day
-        self.cats[pid] = 0
-        for j, c in enumerate(cats):
-            self.cats[pid, j] = self.cat_id(c)
-
-    def category_mask(self, category: str) -> np.ndarray:
-        """Read-only boolean array by pid: papers in ``category`` or below it (``cs`` covers ``cs.LG``).
-
-        Cached per category (a service sees the same few categories over and over; at 1 M papers building
-        one costs a few milliseconds), column by column rather than ``lut[cats].any(axis=1)``, which
-        materialises an (n, width) array and took ~40 ms.
-        """
-        mask = self._masks.get(category)
-        if mask is None:
-            lut = np.array([n == category or n.startswith(category + ".") for n in self.cat_names], dtype=bool)
-            lut[0] = False
-            mask = lut[self.cats[:, 0]]
-            for j in range(1, self.cats.shape[1]):
-                mask |= lut[self.cats[:, j]]
-            mask.flags.writeable = False
-            if len(self._masks) >= 32:
-                self._masks.pop(next(iter(self._masks)))
-            self._masks[category] = mask
-        return mask
-
-    def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp.npz")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, dates=self.dates, cats=self.cats,
-                     cat_names=np.frombuffer(orjson.dumps(self.cat_names), dtype=np.uint8))
-        os.replace(tmp, path)
-
-    @classmethod
-    def load(cls, path: Path) -> _SideArrays:
-        side = cls()
-        if path.exists():
-            with np.load(path) as z:
-                side.dates = z["dates"].astype(np.int32)
-                side.cats = z["cats"].astype(np.uint16)
-                side.cat_names = orjson.loads(z["cat_names"].tobytes())
-            side._cat_ids = {n: i for i, n in enumerate(side.cat_names)}
-        return side
 
 
 class LexicalIndex:
@@ -317,7 +127,7 @@ class LexicalIndex:
         self.params = params or LexicalParams()
         self._heap = heap_bytes
         self._state_file = self.path / "paperboy-state.json"
-        self._side_file = self.path / "paperboy-side.npz"
+        self._attrs_file = self.path / "paperboy-side.npz"
         state = self._read_state()
         if state.get("schema") != SCHEMA_VERSION:
             self._wipe()
@@ -328,7 +138,7 @@ class LexicalIndex:
         self.index = tantivy.Index(self.schema, path=str(self.path), reuse=True)
         self.index.register_tokenizer(EN, _en_analyzer())
         self.index.register_tokenizer(NAME, _name_analyzer())
-        self._side = _SideArrays.load(self._side_file)
+        self._attrs = PaperAttributes.load(self._attrs_file)
         self._writer: tantivy.IndexWriter | None = None
         self._write_lock = threading.RLock()
         self._searcher = self.index.searcher()
@@ -376,7 +186,7 @@ class LexicalIndex:
         self._state_mtime = mtime
         self.index.reload()
         self._searcher = self.index.searcher()
-        self._side = _SideArrays.load(self._side_file)
+        self._attrs = PaperAttributes.load(self._attrs_file)
         self._seq = int(self._read_state().get("seq", self._seq))
         return True
 
@@ -402,7 +212,9 @@ class LexicalIndex:
         key = normalise_title(paper.title)
         if key:
             doc.add_text("title_key", key)
-        day = day_number(paper.submitted or paper.updated)
+        if paper.journal_ref:
+            doc.add_text("venue", paper.journal_ref)
+        day = paper_day(paper)
         if day is not None:
             doc.add_integer("date", day)
         return doc
@@ -419,7 +231,7 @@ class LexicalIndex:
             )
             for sp in batch:
                 writer.add_document(self._document(sp.pid, sp.paper))
-                self._side.set(sp.pid, day_number(sp.paper.submitted or sp.paper.updated), sp.paper.categories)
+                self._attrs.set(sp.pid, sp.paper)
         return len(batch)
 
     def commit(self, seq: int | None = None) -> None:
@@ -429,7 +241,7 @@ class LexicalIndex:
                 self._writer.commit()
                 self._writer.wait_merging_threads()
                 self._writer = None
-            self._side.save(self._side_file)
+            self._attrs.save(self._attrs_file)
             if seq is not None:
                 self._seq = max(self._seq, int(seq))
             self._write_state({"schema": SCHEMA_VERSION, "seq": self._seq})
@@ -488,8 +300,19 @@ class LexicalIndex:
     def _phrase(self, terms: list[str]) -> tantivy.Query:
         return tantivy.Query.phrase_query(self.schema, "body", terms)
 
+    def _word_filters(self, filters: Filters) -> list[tuple[tantivy.Occur, tantivy.Query]] | None:
+        """The author and venue filters: every word required in its (unstemmed) field; None matches nothing."""
+        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
+        for fieldname, text in (("authors", filters.author), ("venue", filters.venue)):
+            if text:
+                words = analyze(text, NAME)
+                if not words:
+                    return None
+                clauses += [(tantivy.Occur.Must, self._term(fieldname, w)) for w in words]
+        return clauses
+
     def filter_query(self, filters: Filters | None) -> tantivy.Query | None:
-        """Category/date/author constraints as a zero-score query (None when there are none)."""
+        """Category/date/author/venue constraints as a zero-score query (None when there are none)."""
         if filters is None or not filters.active:
             return None
         parts: list[tuple[tantivy.Occur, tantivy.Query]] = []
@@ -500,12 +323,10 @@ class LexicalIndex:
             hi = day_number(filters.until) if filters.until else 2**31
             parts.append((tantivy.Occur.Must, tantivy.Query.range_query(
                 self.schema, "date", tantivy.FieldType.Integer, lo, hi)))
-        if filters.author:
-            words = analyze(filters.author, NAME)
-            if not words:
-                return tantivy.Query.empty_query()
-            for w in words:
-                parts.append((tantivy.Occur.Must, self._term("authors", w)))
+        words = self._word_filters(filters)
+        if words is None:
+            return tantivy.Query.empty_query()
+        parts += words
         return tantivy.Query.const_score_query(tantivy.Query.boolean_query(parts), 0.0)
 
     def constraint_query(self, q: ParsedQuery) -> list[tuple[tantivy.Occur, tantivy.Query]]:
@@ -521,15 +342,12 @@ class LexicalIndex:
             clauses.append((tantivy.Occur.MustNot, self._phrase(ph)))
         return clauses
 
-    def build_query(self, q: ParsedQuery, filters: Filters | None = None,
-                    extra: Sequence[tuple[str, float]] = ()) -> tantivy.Query | None:
-        """The full query: should-terms (+ weighted expansion terms), constraints and filters."""
+    def build_query(self, q: ParsedQuery, filters: Filters | None = None) -> tantivy.Query | None:
+        """The full query: should-terms, constraints and filters."""
         names = {analyze(w)[0] if analyze(w) else w: w for w in q.name_terms}
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
         for t in q.should:
             clauses += self._field_clauses(t, names.get(t))
-        for t, weight in extra:
-            clauses += self._field_clauses(t, weight=weight)
         clauses += self.constraint_query(q)
         if not any(occ != tantivy.Occur.MustNot for occ, _ in clauses):
             return None
@@ -548,12 +366,10 @@ class LexicalIndex:
         pids = searcher.fast_field_values("pid", [a for _, a in hits])
         return [int(p) for p in pids], [s for s, _ in hits]
 
-    def search(self, q: ParsedQuery | str, k: int = 100, *, filters: Filters | None = None,
-               extra: Sequence[tuple[str, float]] = ()) -> tuple[list[int], list[float]]:
+    def search(self, q: ParsedQuery, k: int = 100, *,
+               filters: Filters | None = None) -> tuple[list[int], list[float]]:
         """Top-``k`` pids by BM25 with their scores, filters applied inside the query."""
-        if isinstance(q, str):
-            q = parse_query(q)
-        query = self.build_query(q, filters, extra)
+        query = self.build_query(q, filters)
         if query is None or k <= 0:
             return [], []
         pids, scores = self._run(query, k)
@@ -611,64 +427,31 @@ class LexicalIndex:
             best = max(best, searcher.doc_freq("body", t))
         return min(best, searcher.num_docs)
 
-    def doc_freqs(self, terms: Sequence[str]) -> dict[str, int]:
-        """Body-field document frequencies (used for pseudo-relevance feedback idf)."""
-        s = self._searcher
-        return {t: s.doc_freq("body", t) for t in terms}
+    def doc_freq(self, term: str) -> int:
+        """Papers whose title or abstract holds the index term ``term`` (0 for a word the index never saw)."""
+        return self._searcher.doc_freq("body", term)
 
     @property
     def num_docs(self) -> int:
         return self._searcher.num_docs
 
-    # -- side arrays ----------------------------------------------------------------------------------------------
+    # -- attributes and word filters ------------------------------------------------------------------------------
 
-    def filter_mask(self, filters: Filters | None) -> np.ndarray | None:
-        """Boolean array by pid for category and date filters (None when neither is set; may be read-only).
+    @property
+    def attributes(self) -> PaperAttributes:
+        """Dates and categories by pid of the indexed papers (in step with the last commit)."""
+        return self._attrs
 
-        The author filter is not in the mask: it is resolved through the index (:meth:`author_pids`).
+    def word_filter_pids(self, filters: Filters, limit: int = 200_000) -> set[int] | None:
+        """Papers passing the author and venue filters by words (None when neither is set).
+
+        The author filter is confirmed per author name by the caller (:func:`~paperboy.index.attributes.
+        author_matches`); venue words are the whole rule.
         """
-        if filters is None or not (filters.category or filters.since or filters.until):
+        if not (filters.author or filters.venue):
             return None
-        side = self._side
-        mask = side.category_mask(filters.category.strip().lower()) if filters.category else None
-        if filters.since or filters.until:
-            lo = day_number(filters.since) if filters.since else NO_DATE + 1
-            hi = day_number(filters.until) if filters.until else 2**31 - 1
-            in_range = (side.dates >= lo) & (side.dates <= hi)
-            mask = in_range if mask is None else in_range & mask
-        return mask
-
-    def author_pids(self, author: str, limit: int = 200_000) -> set[int]:
-        """Papers with every word of ``author`` among their author names (checked per author by the caller)."""
-        words = analyze(author, NAME)
-        if not words:
+        clauses = self._word_filters(filters)
+        if clauses is None:
             return set()
-        query = tantivy.Query.boolean_query([(tantivy.Occur.Must, self._term("authors", w)) for w in words])
-        pids, _ = self._run(query, limit)
+        pids, _ = self._run(tantivy.Query.boolean_query(clauses), limit)
         return set(pids)
-
-    def days(self, pids: Sequence[int]) -> np.ndarray:
-        """First-submission day numbers of ``pids`` (NO_DATE where unknown), for date sorts."""
-        side = self._side.dates
-        arr = np.asarray(pids, dtype=np.int64)
-        out = np.full(len(arr), NO_DATE, dtype=np.int64)
-        ok = arr < len(side)
-        out[ok] = side[arr[ok]]
-        return out
-
-
-def author_matches(paper: Paper, author: str) -> bool:
-    """True when every word of ``author`` is a word of one of the paper's author names."""
-    want = normalise_author(author).split()
-    if not want:
-        return False
-    for a in paper.authors:
-        have = set(normalise_author(a.name).split())
-        if all(w in have for w in want):
-            return True
-    return False
-
-
-def idf(df: int, n: int) -> float:
-    """BM25's idf, the same formula tantivy uses."""
-    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))

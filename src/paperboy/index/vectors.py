@@ -6,9 +6,11 @@ only add build time and recall loss.  Above :data:`HNSW_THRESHOLD` the scan grow
 graph (usearch) takes over; its candidates are always re-scored against the stored float16 vectors, so
 scores are the same in both regimes and graph quantisation only affects which candidates are found.
 
-Filtered search (``allowed``) over-fetches from the graph (k*4, k*16, ...) and falls back to an exact
-scan of the allowed rows when the filter is so selective that the graph would have to be walked almost
-entirely: a filter never loses results because the graph happened not to reach them.
+Filtered search (``allowed``: ids, a boolean mask by id or a predicate; ``accept``: a batched check such as the
+query's +/-/phrase constraints) over-fetches from the graph (k*4, k*16, ...) and falls back to an exact scan of
+the allowed rows when the filter is so selective that the graph would have to be walked almost entirely: a
+filter never loses results because the graph happened not to reach them.  This is the only over-fetch loop:
+the query engine hands its filters here rather than looping around this method.
 
 On-disk layout under ``path`` (a directory)::
 
@@ -27,11 +29,9 @@ Concurrency: any number of threads may call :meth:`search` / :meth:`get` while o
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
-import sys
 import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -68,6 +68,8 @@ class HnswParams:
 
 
 AllowedFilter = Callable[[int], bool] | Collection[int] | np.ndarray
+#: a batched check of candidate ids (uint64 array in, boolean array out), asked only about candidates
+BatchCheck = Callable[[np.ndarray], np.ndarray]
 
 
 class _RWLock:
@@ -110,17 +112,11 @@ class _RWLock:
 
 
 def _usearch() -> Any:
-    """Import usearch lazily so that importing this module never fails on a machine without it.
+    """usearch's ``index`` module, imported on first use (importing this module works without usearch), and only
+    through :mod:`paperboy.index.ann`, which loads onnxruntime before usearch (the other order crashes)."""
+    from paperboy.index.ann import usearch
 
-    onnxruntime is imported first when it is installed: usearch loads its NumKong kernels with
-    RTLD_GLOBAL, and importing onnxruntime *after* that crashes the process with a segmentation fault
-    (onnxruntime 1.32 / usearch 2.26 / numkong 7.8); the other order is fine.
-    """
-    if "usearch.index" not in sys.modules and importlib.util.find_spec("onnxruntime") is not None:
-        import onnxruntime  # noqa: F401
-    from usearch import index as usearch_index
-
-    return usearch_index
+    return usearch
 
 
 def _normalise(vectors: np.ndarray, dim: int) -> np.ndarray:
@@ -449,16 +445,19 @@ class VectorIndex:
         k: int,
         *,
         allowed: AllowedFilter | None = None,
+        accept: BatchCheck | None = None,
         exact: bool = False,
         expansion: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ids by cosine similarity to ``vector`` (higher is better), best first.
 
-        ``allowed`` restricts results: a predicate on ids, or a collection/array of allowed ids (cheaper,
-        and answered by an exact scan of just those rows when it is small).  ``exact`` forces a brute-force
-        scan even when the HNSW graph exists; ``expansion`` overrides the graph's search breadth (efS) for
-        this call, for callers that trade recall for time.  Returns (uint64 ids, float32 scores), fewer than
-        k only when fewer than k vectors (pass the filter).
+        ``allowed`` restricts results: a predicate on ids, a collection/array of allowed ids (cheaper, and
+        answered by an exact scan of just those rows when it is small) or a boolean array indexed by id (ids
+        past its end are not allowed).  ``accept`` is a further check asked in batches about candidates only
+        (for rules that are costly per call, like a lexical constraint).  ``exact`` forces a brute-force scan even
+        when the HNSW graph exists; ``expansion`` overrides the graph's search breadth (efS) for this call, for
+        callers that trade recall for time.  Returns (uint64 ids, float32 scores), fewer than k only when fewer
+        than k vectors pass.
         """
         q = _normalise(vector, self.dim)[0]
         with self._lock.read():
@@ -466,22 +465,19 @@ class VectorIndex:
             if n == 0 or k <= 0:
                 return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
             use_graph = self._hnsw is not None and not exact
-            if allowed is None:
+            if allowed is None and accept is None:
                 slots = self._candidates(q, min(n, k + self.params.rescore_extra), use_graph, expansion)
                 return self._rescore(q, slots, k)
-            if not callable(allowed):
-                if isinstance(allowed, np.ndarray):
-                    allowed_ids = _as_ids(allowed)
-                else:
-                    allowed_ids = np.fromiter((int(a) for a in allowed), dtype=np.uint64, count=len(allowed))
-                allowed_slots = np.fromiter(
-                    (s for s in map(self._slot.get, allowed_ids.tolist()) if s is not None), dtype=np.int64
-                )
+            if allowed is not None and not callable(allowed) and not _is_mask(allowed):
+                allowed_ids = _as_ids(allowed) if isinstance(allowed, np.ndarray) else np.fromiter(
+                    (int(a) for a in allowed), dtype=np.uint64, count=len(allowed))
+                allowed_slots = np.unique(np.fromiter(
+                    (s for s in map(self._slot.get, allowed_ids.tolist()) if s is not None), dtype=np.int64))
                 if not use_graph or len(allowed_slots) <= max(4 * k, n // 16):
-                    return self._exact_subset(q, np.unique(allowed_slots), k)
-                allowed_set = set(allowed_ids.tolist())
-                return self._filtered(q, k, allowed_set.__contains__, use_graph, expansion)
-            return self._filtered(q, k, allowed, use_graph, expansion)
+                    return self._exact_among(q, allowed_slots, k, accept)
+                allowed = np.sort(allowed_ids)
+            share = min(1.0, np.count_nonzero(allowed) / n) if _is_mask(allowed) else 1.0
+            return self._filtered(q, k, _cheap_check(allowed), accept, use_graph, expansion, share)
 
     def _candidates(self, q: np.ndarray, count: int, use_graph: bool, expansion: int | None = None) -> np.ndarray:
         """Row slots of (approximately, when ``use_graph``) the ``count`` nearest rows, nearest first."""
@@ -508,40 +504,75 @@ class VectorIndex:
         order = np.argsort(-scores, kind="stable")[:k]
         return self._ids[slots[order]].copy(), scores[order].astype(np.float32)
 
-    def _exact_subset(self, q: np.ndarray, slots: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Brute force over the given rows only (very selective filters)."""
-        if len(slots) <= 4 * (k + self.params.rescore_extra):
-            return self._rescore(q, slots, k)
-        rows = np.ascontiguousarray(self._vecs[slots])
-        count = min(len(slots), k + self.params.rescore_extra)
-        match = _usearch().search(rows, q.astype(_STORE_DTYPE), count, _usearch().MetricKind.IP, exact=True, threads=1)
-        return self._rescore(q, slots[np.asarray(match.keys, dtype=np.int64)], k)
+    def _exact_among(self, q: np.ndarray, slots: np.ndarray, k: int,
+                     accept: BatchCheck | None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``k`` of the given rows passing ``accept``.
 
-    def _filtered(
-        self, q: np.ndarray, k: int, pred: Callable[[int], bool], use_graph: bool, expansion: int | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Over-fetch k*4, k*16, ... candidates until k pass ``pred``; exact over allowed rows if too selective."""
+        A few rows are all re-scored; otherwise a float16 scan picks the best ``k`` + extras to re-score, and
+        ``accept`` is asked about growing windows of the best rows until enough pass.
+        """
+        need = k + self.params.rescore_extra
+        count = need if accept is None else 4 * need
+        while True:
+            if len(slots) <= 4 * count:
+                best = slots
+            else:
+                rows = np.ascontiguousarray(self._vecs[slots])
+                match = _usearch().search(rows, q.astype(_STORE_DTYPE), count, _usearch().MetricKind.IP,
+                                          exact=True, threads=1)
+                best = slots[np.asarray(match.keys, dtype=np.int64)]
+            if accept is not None and len(best):
+                best = best[np.asarray(accept(self._ids[best]), dtype=bool)]
+            if len(best) >= need or 4 * count >= len(slots):
+                return self._rescore(q, best, k)
+            count *= 4
+
+    def _filtered(self, q: np.ndarray, k: int, check: BatchCheck, accept: BatchCheck | None, use_graph: bool,
+                  expansion: int | None = None, share: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Over-fetch candidates until k pass; exact over the allowed rows if the filter is too selective.
+
+        The first fetch is sized by ``share`` (the allowed share of rows, when a mask tells it) so that a broad
+        filter usually needs one graph search; later fetches grow four-fold.
+        """
         n = self._n
-        verdict: dict[int, bool] = {}  # each id is judged once even when the fetch window grows
-
-        def judge(key: int) -> bool:
-            ok = verdict.get(key)
-            if ok is None:
-                ok = verdict[key] = bool(pred(key))
-            return ok
-
-        fetch = 4 * (k + self.params.rescore_extra)
+        need = k + self.params.rescore_extra
+        fetch = max(4 * need, int(need / max(share, 1e-9) * 1.5) + 20) if share < 1.0 else 4 * need
         while True:
             cand = self._candidates(q, min(fetch, n), use_graph, expansion)
-            keys = self._ids[cand].tolist()
-            ok = np.fromiter(map(judge, keys), dtype=bool, count=len(keys))
-            hits = cand[ok]
-            if len(hits) >= k + self.params.rescore_extra or fetch >= n:
+            hits = cand[check(self._ids[cand])]
+            if accept is not None and len(hits):
+                hits = hits[np.asarray(accept(self._ids[hits]), dtype=bool)]
+            if len(hits) >= need or fetch >= n:
                 if use_graph and len(hits) < k and len(cand) < n:
                     break  # the graph returned fewer rows than exist: do not trust it to be exhaustive
                 return self._rescore(q, hits, k)
             fetch *= 4
             if use_graph and fetch > max(n // 8, 4096):
                 break  # walking most of the graph costs more than a scan of the allowed rows
-        mask = np.fromiter(map(judge, self._ids[:n].tolist()), dtype=bool, count=n)
-        return self._exact_subset(q, np.flatnonzero(mask), k)
+        return self._exact_among(q, np.flatnonzero(check(self._ids[:n])), k, accept)
+
+
+def _is_mask(allowed: object) -> bool:
+    return isinstance(allowed, np.ndarray) and allowed.dtype == bool
+
+
+def _cheap_check(allowed: AllowedFilter | None) -> BatchCheck:
+    """``allowed`` as a batched check: vectorised for a mask or sorted ids, per id for a predicate."""
+    if allowed is None:
+        return lambda keys: np.ones(len(keys), dtype=bool)
+    if _is_mask(allowed):
+        mask = allowed
+        size = len(mask)
+
+        def in_mask(keys: np.ndarray) -> np.ndarray:
+            if not size:
+                return np.zeros(len(keys), dtype=bool)
+            keys = keys.astype(np.int64)
+            return (keys < size) & mask[np.minimum(keys, size - 1)]
+
+        return in_mask
+    if callable(allowed):
+        pred = allowed
+        return lambda keys: np.fromiter(map(pred, keys.tolist()), dtype=bool, count=len(keys))
+    sorted_ids = np.asarray(allowed, dtype=np.uint64)
+    return lambda keys: np.isin(keys, sorted_ids, assume_unique=False)
