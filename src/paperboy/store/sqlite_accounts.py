@@ -211,12 +211,13 @@ class SQLiteOutbox(Outbox):
 
     def claim(self, worker: str, now: float, lease_s: float) -> OutboxMessage | None:
         db = self.store.db
+        due = ("SELECT id, key, recipient, subject, body_text, body_html, attempts, created_at FROM outbox "
+               "WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? "
+               "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at, id LIMIT 1")
+        if db.execute(due, (now, now)).fetchone() is None:  # idle senders poll without taking the write lock
+            return None
         with _transaction(db):
-            row = db.execute(
-                "SELECT id, key, recipient, subject, body_text, body_html, attempts, created_at FROM outbox "
-                "WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? "
-                "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at, id LIMIT 1",
-                (now, now)).fetchone()
+            row = db.execute(due, (now, now)).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE outbox SET claimed_by=?, lease_until=? WHERE id=?", (worker, now + lease_s, row[0]))
