@@ -123,6 +123,10 @@ def test_display_date_shows_only_what_is_known_and_never_an_epoch():
     assert shown(date(2025, 3, 13)) == "13 March 2025"
     assert shown(None, updated=date(2024, 2, 2)) == "2 February 2024"
     assert shown(None) == ""
+    from paperboy.papers import iso_date
+
+    assert [iso_date(Paper(id="x", title="t", submitted=date(2025, 3, 13), date_precision=p))
+            for p in ("year", "month", "day")] == ["2025", "2025-03", "2025-03-13"]
 
 
 def test_listing_span_covers_the_whole_precision():

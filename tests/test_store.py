@@ -160,6 +160,8 @@ def test_stats_counters_follow_every_kind_of_write(store):
                                     versions=[Version(1, date(2020, 3, 2))]))], [])
     stats = store.stats()
     assert stats.as_dict() == _recount(store)
+    for category, n in store.db.execute("SELECT category, count(*) FROM paper_categories GROUP BY category"):
+        assert store.count(category=category) == n
     assert stats.by_month == {"(unknown)": 1, "2020-03": 1, "2024-01": 1}
     assert stats.papers == 3 and stats.withdrawn == 1 and stats.arxiv_papers == 2 and stats.rejects == 1
 
@@ -219,7 +221,7 @@ def test_migration_from_schema_1_derives_precision_listing_dates_and_counters(tm
     import sqlite3 as sq
 
     from paperboy.store.schema import MIGRATIONS
-    from paperboy.store.sqlite import _statements
+    from paperboy.store.schema import statements as _statements
 
     path = tmp_path / "old.db"
     db = sq.connect(path)

@@ -133,6 +133,8 @@ def stats(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def show(ctx: Context, ident: str, as_json: bool) -> None:
     """Show one paper by id, arXiv id, DOI or source id."""
+    from paperboy.papers import display_date
+
     found = ctx.store.get(ident)
     if found is None:
         raise click.ClickException(f"no paper {ident!r}")
@@ -143,7 +145,8 @@ def show(ctx: Context, ident: str, as_json: bool) -> None:
     click.echo(f"{p.id}  v{p.version or 1}  {' '.join(p.categories)}")
     click.echo(p.title)
     click.echo(", ".join(a.name for a in p.authors))
-    click.echo(f"submitted {p.submitted}  updated {p.updated}" + (f"  doi:{p.doi}" if p.doi else ""))
+    click.echo(f"listed {display_date(p) or 'without a date'}  updated {p.updated or '-'}"
+               + (f"  doi:{p.doi}" if p.doi else ""))
     if p.abstract:
         click.echo("")
         click.echo(p.abstract)

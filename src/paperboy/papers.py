@@ -166,6 +166,13 @@ def listing_span(paper: Paper) -> tuple[date, date] | None:
     return date_span(when, paper.date_precision) if when else None
 
 
+def iso_date(paper: Paper) -> str:
+    """The listing date in ISO form at its precision ("2025", "2025-03", "2025-03-13"), as HTML's
+    ``<time datetime>`` takes it; "" without a date."""
+    when = paper.submitted or paper.updated
+    return when.isoformat()[: {"year": 4, "month": 7}.get(paper.date_precision, 10)] if when else ""
+
+
 def display_date(paper: Paper) -> str:
     """The listing date as a reader reads it, at the precision the record has: "2025", "March 2025" or
     "13 March 2025"; "" for a paper without a date (never an invented epoch date)."""

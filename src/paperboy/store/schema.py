@@ -3,6 +3,26 @@
 Each entry is one version; never edit a released entry, append a new one.
 """
 
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+
+def statements(sql: str) -> Iterator[str]:
+    """The statements of a migration script, triggers (with ``;`` inside BEGIN ... END) kept whole."""
+    buf = ""
+    for piece in sql.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                yield buf
+            buf = ""
+    if buf.strip(" \n;"):
+        raise ValueError(f"incomplete statement in a migration: {buf[:200]!r}")
+
+
+# Appended to by each feature's migration; the order of the list is the order they run in.
 MIGRATIONS: list[str] = [
     # 1: papers, their merged metadata, the per-source records they were merged from,
     # version history, authors and categories for filters, rejects, checkpoints.
@@ -214,7 +234,20 @@ MIGRATIONS: list[str] = [
             ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
     END;
     """,
-    # 3 (accounts, issue 11): readers, sign-in links, sessions, API tokens, hidden papers, the mail outbox and
+    # 3: each category's size ("in:cs.LG", archives included), kept by triggers like the other counters, so the
+    # total of a whole category listing is one lookup instead of a count over the category's index range.
+    """
+    INSERT INTO stat_counts(key, n) SELECT 'in:' || category, count(*) FROM paper_categories GROUP BY category;
+    CREATE TRIGGER stat_paper_categories_add AFTER INSERT ON paper_categories BEGIN
+        INSERT INTO stat_counts(key, n) VALUES ('in:' || new.category, +1)
+            ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
+    END;
+    CREATE TRIGGER stat_paper_categories_del AFTER DELETE ON paper_categories BEGIN
+        INSERT INTO stat_counts(key, n) VALUES ('in:' || old.category, -1)
+            ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
+    END;
+    """,
+    # 4 (accounts, issue 11): readers, sign-in links, sessions, API tokens, hidden papers, the mail outbox and
     # rate-limit counters.  Links, sessions and tokens are stored as SHA-256 digests of their secrets.
     # Times are Unix seconds.
     """

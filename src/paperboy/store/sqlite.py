@@ -1,4 +1,8 @@
-"""The embedded store: one SQLite file in WAL mode.  All of paperboy's SQL for SQLite is here."""
+"""The embedded store: one SQLite file in WAL mode.  All of paperboy's SQL for papers is here.
+
+A little over 450 lines because it is the one home of that SQL (writes, lookups, listings, counters);
+the identity rules live in :mod:`paperboy.store.identity` and the schema in :mod:`paperboy.store.schema`.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from paperboy.sources.base import Checkpoint, Reject
 from paperboy.store import identity
 from paperboy.store.base import BatchResult, Store, StoredPaper, StoreFull, StoreStats
 from paperboy.store.merge import merge
-from paperboy.store.schema import MIGRATIONS
+from paperboy.store.schema import MIGRATIONS, statements
 
 _PAPER_COLUMNS = "pid, seq, data"
 _INSERT_SOURCE_RECORD = "INSERT INTO source_records(hash, pid, source, version, seq, data) VALUES (?,?,?,?,?,?)"
@@ -85,7 +89,7 @@ class SQLiteStore(Store):
                 continue
             db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in _statements(sql):
+                for statement in statements(sql):
                     db.execute(statement)
                 db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, now_utc().isoformat()))
                 db.execute("COMMIT")
@@ -327,8 +331,8 @@ class SQLiteStore(Store):
 
     def count(self, *, category: str | None = None, author: str | None = None, since: date | None = None,
               until: date | None = None) -> int:
-        if not (category or author or since or until):
-            return self._counter("papers")
+        if not (author or since or until):  # whole listings: the counters the writes keep
+            return self._counter(f"in:{category}" if category else "papers")
         sql, args = self._listing_sql("count(*)", category, author, since, until)
         return self.db.execute(sql, args).fetchone()[0]
 
@@ -378,7 +382,10 @@ class SQLiteStore(Store):
 
     def stats(self) -> StoreStats:
         counts = dict(self.db.execute("SELECT key, n FROM stat_counts WHERE n != 0"))
-        by = lambda prefix: {k.removeprefix(prefix): n for k, n in counts.items() if k.startswith(prefix)}  # noqa: E731
+
+        def by(prefix: str) -> dict[str, int]:
+            return {k.removeprefix(prefix): n for k, n in counts.items() if k.startswith(prefix)}
+
         return StoreStats(
             papers=counts.get("papers", 0),
             with_abstract=counts.get("with_abstract", 0),
@@ -448,19 +455,6 @@ def _span(p: Paper) -> tuple[str | None, str | None]:
     """The listing date span as stored (``listed``, ``listed_end``): see :func:`paperboy.papers.listing_span`."""
     span = listing_span(p)
     return (span[0].isoformat(), span[1].isoformat()) if span else (None, None)
-
-
-def _statements(sql: str) -> Iterator[str]:
-    """The statements of a migration script, triggers (with ``;`` inside BEGIN ... END) kept whole."""
-    buf = ""
-    for piece in sql.split(";"):
-        buf += piece + ";"
-        if sqlite3.complete_statement(buf):
-            if buf.strip(" \n;"):
-                yield buf
-            buf = ""
-    if buf.strip(" \n;"):
-        raise ValueError(f"incomplete statement in a migration: {buf[:200]!r}")
 
 
 def _with_prefixes(categories: list[str]) -> list[str]:

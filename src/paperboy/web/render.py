@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from markupsafe import Markup, escape
 
-from paperboy.papers import Paper, display_date
+from paperboy.papers import Paper, display_date, iso_date
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -365,8 +365,8 @@ def card_html(paper: Paper, highlights: dict | None = None, why: str | None = No
         out.append(f", et al. ({len(paper.authors)} authors)")
     out.append("</span>")
     if shown := display_date(paper):  # "2025", "March 2025" or "13 March 2025": the precision the record has
-        when = (paper.submitted or paper.updated).isoformat()[: {"year": 4, "month": 7}.get(paper.date_precision, 10)]
-        out.append(f'\n    <span class="sep" aria-hidden="true">&middot;</span> <time datetime="{when}">{shown}</time>')
+        out.append(f'\n    <span class="sep" aria-hidden="true">&middot;</span> <time datetime="{iso_date(paper)}">'
+                   f'{shown}</time>')
     for c in paper.categories[:3]:
         out.append(f' <a class="tag" href="{escape(category_path(c))}">{escape(c)}</a>')
     if paper.withdrawn:
@@ -416,6 +416,7 @@ def make_env() -> jinja2.Environment:
         paper_path=paper_path,
         author_path=author_path,
         display_date=display_date,
+        iso_date=iso_date,
         category_path=category_path,
         safe_url=safe_url,
         bibtex=bibtex,
