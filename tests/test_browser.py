@@ -136,6 +136,10 @@ def test_phone_layout_and_copy(browser, site: Site) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                                   color_scheme="dark")
     page = context.new_page()
+    for path in ("/", "/latest"):  # long formulas in titles scroll inside their card, not the page
+        page.goto(base + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"horizontal scrolling on a phone at {path} ({width}px)"
     page.goto(base + "/paper/0704.0001")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"horizontal scrolling on a phone ({width}px)"

@@ -35,7 +35,7 @@ def test_paper_info(api: HfApi) -> None:
     assert info.id == "0704.0001"
     assert info.title.startswith("Calculation of prompt diphoton production")
     assert info.summary.startswith("A fully differential calculation")
-    assert [a.name for a in info.authors] == ["C. Bal\\'azs", "E. L. Berger", "P. M. Nadolsky", "C.-P. Yuan"]
+    assert [a.name for a in info.authors] == ["C. Balázs", "E. L. Berger", "P. M. Nadolsky", "C.-P. Yuan"]
     assert info.published_at == datetime(2007, 4, 2, tzinfo=UTC)
     assert info.upvotes == 0 and info.comments == 0 and isinstance(info.discussion_id, str)
     assert api.paper_info("0704.0001v2").id == "0704.0001"
@@ -117,3 +117,11 @@ def test_hostile_text_in_hf_shapes(client: httpx.Client) -> None:
     assert paper["title"].startswith('<script>alert("title")</script>')
     assert paper["authors"][0]["name"].startswith("<script>")
     assert client.get("/api/papers/hostile-1").headers["x-content-type-options"] == "nosniff"
+
+
+def test_hf_author_names_are_readable_and_lists_capped(client: httpx.Client) -> None:
+    paper = client.get("/api/papers/0704.0001").json()
+    assert "C. Balázs" in [a["name"] for a in paper["authors"]]
+    items = client.get("/api/papers/search", params={"q": "telescope scheduling crowd"}).json()
+    crowd = next(i["paper"] for i in items if i["paper"]["id"] == "crowd-1")
+    assert len(crowd["authors"]) == 20 and len(client.get("/api/papers/crowd-1").json()["authors"]) == 60

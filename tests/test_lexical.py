@@ -217,4 +217,4 @@ def test_cli_ingest_keeps_existing_lexical_index_in_step(tmp_path, monkeypatch):
     assert len(search(LexicalIndex(tmp_path / "home" / "index" / "lexical"), "wombat")[0]) == 1  # no `index` needed
     out = runner.invoke(main, ["search", "wombat", "--mode", "lexical", "--json"])
     assert out.exit_code == 0, out.output
-    assert [h["id"] for h in orjson.loads(out.stdout)["hits"]] == ["late"]
+    assert [h["paper"]["id"] for h in orjson.loads(out.stdout)["hits"]] == ["late"]  # the API's shape

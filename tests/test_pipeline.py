@@ -112,7 +112,7 @@ def test_notify_runs_after_indexing_and_the_sync_lock_is_honoured(tmp_path, data
         assert indexed.exit_code != 0 and "another process is updating the indexes" in indexed.output
     searched = CliRunner().invoke(main, ["--home", str(settings.home), "search", "--mode", "lexical", "--json",
                                          "quokkas"])
-    assert [h["id"] for h in orjson.loads(searched.stdout)["hits"]] == ["lock-1"]  # caught up once free
+    assert [h["paper"]["id"] for h in orjson.loads(searched.stdout)["hits"]] == ["lock-1"]  # caught up once free
     store.close()
 
 

@@ -15,7 +15,8 @@ def test_search_shape_and_paging(client: httpx.Client, site: Site) -> None:
     assert data["mode_used"] == "lexical" and data["notice"]
     assert len(data["hits"]) == 3
     hit = data["hits"][0]
-    assert set(hit) == {"paper", "score", "why", "highlights"}
+    assert set(hit) == {"paper", "score", "why", "explain", "highlights"}
+    assert hit["explain"]["lexical_rank"] == 1  # the ranks behind the sentence in "why"
     paper = hit["paper"]
     for key in ("id", "title", "abstract", "authors", "categories", "submitted", "versions", "links", "url", "api_url"):
         assert key in paper
@@ -132,7 +133,7 @@ def test_unknown_api_path_is_json_404(client: httpx.Client) -> None:
     data = get_json(client, "/api/v1/nothing-here", 404)
     assert data == {"error": "Not found", "status": 404}
     r = client.post("/api/v1/search?q=x")
-    assert r.status_code == 405 and r.json()["status"] == 405
+    assert r.status_code == 405 and r.json()["status"] == 405 and r.headers["allow"] == "GET"
 
 
 def test_openapi_document_validates(client: httpx.Client) -> None:
@@ -146,7 +147,7 @@ def test_openapi_document_validates(client: httpx.Client) -> None:
                  "/api/papers/{ident}", "/api/daily_papers", "/feeds/search.atom", "/healthz", "/metrics"):
         assert path in paths, path
     names = {p["name"] for p in paths["/api/v1/search"]["get"]["parameters"]}
-    assert names == {"q", "category", "since", "until", "author", "sort", "mode", "limit", "offset"}
+    assert names == {"q", "category", "since", "until", "author", "venue", "sort", "mode", "limit", "offset"}
     assert not any(p.startswith(("/paper/", "/search", "/static")) for p in paths)  # HTML pages stay out
 
 

@@ -360,7 +360,7 @@ def test_demo_command_serves_the_bundled_sample(tmp_path: Path) -> None:
     finally:
         code, err = _stop(proc)
     assert code in (0, -15), err[-2000:]  # uvicorn re-raises SIGTERM after a clean shutdown
-    assert "sample: added 1,210" in err and "Application shutdown complete" in err
+    assert "added 1,210," in err and "Application shutdown complete" in err  # the pipeline's ingest summary
 
 
 def test_serve_command_logs_json_and_stops_gracefully(tmp_path: Path) -> None:

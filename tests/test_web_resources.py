@@ -3,6 +3,7 @@ and keyed by the data versions each view reads."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -151,3 +152,137 @@ def test_each_view_is_keyed_by_the_versions_it_reads(events_site: tuple[httpx.Cl
     assert _cache_use(client, paper)[1] == "hit"
     assert _cache_use(client, trending)[1] == "miss"
     assert _cache_use(client, trending)[1] == "hit"
+
+
+# -- addresses: base_url and forwarded headers ---------------------------------------------------------------------
+
+
+def _serve(site: Site, **changes: str) -> LiveServer:
+    from paperboy.web.app import create_app
+
+    return LiveServer(create_app(dataclasses.replace(site.settings, **changes), load_engine="never"))
+
+
+FORWARDED = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https", "Host": "evil.example"}
+
+
+def test_forwarded_headers_are_believed_only_from_trusted_proxies(site: Site) -> None:
+    for trusted, client_ip, scheme in (("", "127.0.0.1", "http"), ("10.0.0.0/8, 127.0.0.1", "6.6.6.6", "https")):
+        with _serve(site, trusted_proxies=trusted) as server, httpx.Client(base_url=server.url) as c, \
+                access_log() as records:
+            data = c.get("/api/v1/latest", params={"limit": 1}, headers=FORWARDED).json()
+        assert data["papers"][0]["url"].startswith(f"{scheme}://evil.example/"), trusted
+        assert [r["client"] for r in records if r["path"] == "/api/v1/latest"] == [client_ip], trusted
+
+
+def test_base_url_setting_builds_every_absolute_url(site: Site) -> None:
+    with _serve(site, base_url="https://papers.example.org/") as server, httpx.Client(base_url=server.url) as c:
+        data = c.get("/api/v1/latest", params={"limit": 2}, headers=FORWARDED).json()
+        assert data["next"].startswith("https://papers.example.org/api/v1/latest?")
+        assert all(p["url"].startswith("https://papers.example.org/paper/") for p in data["papers"])
+        feed = c.get("/feeds/latest.atom", headers={"Host": "evil.example"}).text
+        assert "evil.example" not in feed and 'href="https://papers.example.org/paper/' in feed
+        page = c.get("/paper/0704.0001", headers={"Host": "evil.example"}).text
+        assert '<link rel="canonical" href="https://papers.example.org/paper/0704.0001">' in page
+
+
+@pytest.mark.parametrize("changes", [{"base_url": "ftp://x.org"}, {"base_url": "papers.example.org"},
+                                     {"base_url": "https://x.org/?a=1"}, {"trusted_proxies": "10.0.0.0/8, proxy"}])
+def test_bad_address_settings_are_refused(tmp_path, changes: dict) -> None:
+    from paperboy.config import ConfigError, load_settings
+
+    (tmp_path / "config.toml").write_text("".join(f'{k} = "{v}"\n' for k, v in changes.items()))
+    with pytest.raises(ConfigError):
+        load_settings(tmp_path)
+
+
+# -- one shape, one validation -------------------------------------------------------------------------------------
+
+
+def test_json_is_gzipped_when_asked_and_plain_otherwise(client: httpx.Client) -> None:
+    for _ in range(2):  # the second answer comes from the response cache: still right for each client
+        zipped = client.get("/api/v1/", headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers["content-encoding"] == "gzip" and "accept-encoding" in zipped.headers["vary"].lower()
+        assert int(zipped.headers["content-length"]) * 3 < len(zipped.content)
+        plain = client.get("/api/v1/", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and int(plain.headers["content-length"]) == len(plain.content)
+        assert plain.json() == zipped.json()
+
+
+def test_json_author_names_are_readable_and_capped(client: httpx.Client) -> None:
+    paper = client.get("/api/v1/paper/0704.0001").json()
+    assert "C. Balázs" in [a["name"] for a in paper["authors"]]  # as the page shows it, not Bal\'azs
+    assert any("Bal" in a["url"] for a in paper["authors"])
+    hits = client.get("/api/v1/search", params={"q": "telescope scheduling crowd", "mode": "lexical"}).json()["hits"]
+    crowd = next(h["paper"] for h in hits if h["paper"]["id"] == "crowd-1")
+    assert len(crowd["authors"]) == 20 and crowd["authors_more"] == 40
+    assert len(client.get("/api/v1/paper/crowd-1").json()["authors"]) == 60  # the paper itself: every author
+    page = get_ok(client, "/search?q=telescope+scheduling+crowd&mode=lexical").text
+    assert "and 54 more" in page
+
+
+def test_cards_show_the_matching_category_first_and_the_venue(client: httpx.Client) -> None:
+    page = get_ok(client, "/search?q=telescope+scheduling+crowd&category=cs&mode=lexical").text
+    card = page.split('href="/paper/crowd-1"', 1)[1].split("</li>", 1)[0]
+    tags = re.findall(r'class="tag" href="/category/([^"]+)"', card)
+    assert tags[0] == "cs.LG" and len(tags) == 3
+    assert '<span class="venue">NeurIPS 2020</span>' in card
+    listing = get_ok(client, "/category/cs?limit=100").text
+    assert re.findall(r'class="tag" href="/category/([^"]+)"',
+                      listing.split('href="/paper/crowd-1"', 1)[1].split("</li>", 1)[0])[0] == "cs.LG"
+
+
+def test_feeds_never_invent_a_date(client: httpx.Client) -> None:
+    feed = client.get("/feeds/author/Ana%20Nonymous.atom").text
+    assert "<id>urn:paperboy:paper:undated-1</id>" in feed and "1970" not in feed
+
+
+def test_venue_filter_in_every_format(client: httpx.Client) -> None:
+    data = client.get("/api/v1/search", params={"q": "telescope", "venue": "NeurIPS"}).json()
+    assert [h["paper"]["id"] for h in data["hits"]] == ["crowd-1"] and data["query"]["venue"] == "NeurIPS"
+    page = get_ok(client, "/search?q=telescope&venue=NeurIPS").text
+    assert 'name="venue" value="NeurIPS"' in page and 'href="/paper/crowd-1"' in page
+    assert "venue=NeurIPS" in re.search(r'type="application/json" href="([^"]+)"', page)[1]
+    feed = client.get("/feeds/search.atom", params={"q": "telescope", "venue": "NeurIPS"}).text
+    assert feed.count("<entry>") == 1
+
+
+def test_search_page_offers_the_suggested_spelling(client: httpx.Client) -> None:
+    page = Page(get_ok(client, "/search?q=galxy+clusters").text)
+    assert "/search?q=galaxy+clusters" in page.links() and "Did you mean" in page.text
+    assert client.get("/api/v1/search", params={"q": "galxy clusters"}).json()["suggestion"] == "galaxy clusters"
+
+
+@pytest.mark.parametrize("limit", ["1000", "-5", "0"])
+def test_cli_and_api_refuse_the_same_limits(client: httpx.Client, tmp_path, limit: str) -> None:
+    from click.testing import CliRunner
+
+    from paperboy.cli import main
+
+    api = client.get("/api/v1/search", params={"q": "galaxy", "limit": limit})
+    assert api.status_code == 400
+    out = CliRunner().invoke(main, ["--home", str(tmp_path), "search", "galaxy", "--limit", limit])
+    assert out.exit_code != 0 and api.json()["error"] in out.output
+
+
+# -- small things a reader sees ----------------------------------------------------------------------------------
+
+
+def test_tab_titles_are_plain_text_not_tex(client: httpx.Client) -> None:
+    title = re.search(r"<title>(.*?)</title>", get_ok(client, "/paper/0704.0005").text)[1]
+    assert title.startswith("From dyadic Λ_α to Λ_α") and "\\" not in title and "$" not in title
+    from paperboy.web.render import plain
+
+    assert plain(r"Bounds for $O(n^{1+\gamma})$, $\frac{1}{2}$ and Bal\'azs") == "Bounds for O(n^(1+γ)), 1/2 and Balázs"
+    assert plain("costs $5 and $10") == "costs $5 and $10"  # stray dollars stay as written
+    assert plain(r"broken $\frac{1}{$ TeX") == r"broken \frac{1}{ TeX"
+
+
+def test_headings_keep_month_capitals(client: httpx.Client) -> None:
+    page = get_ok(client, "/trending?date=2007-04-02").text
+    assert '<h1 id="trending-title">2 April 2007</h1>' in page
+
+
+def test_empty_details_are_not_shown(client: httpx.Client) -> None:
+    assert 'id="details-title"' not in get_ok(client, "/paper/undated-1").text
+    assert 'id="details-title"' in get_ok(client, "/paper/0704.0001").text

@@ -252,34 +252,43 @@ def _echo_hits(hits: list, offset: int = 0) -> None:
 @main.command("search")
 @click.argument("query", required=False, default="")
 @click.option("--category", help="Category or prefix: cs, cs.LG.")
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="First submitted on or after YYYY-MM-DD.")
-@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), help="First submitted on or before YYYY-MM-DD.")
+@click.option("--since", help="First submitted on or after YYYY-MM-DD.")
+@click.option("--until", help="First submitted on or before YYYY-MM-DD.")
 @click.option("--author", help="Author name words (all must match one author).")
-@click.option("--mode", type=click.Choice(["hybrid", "lexical", "dense"]), default="hybrid", show_default=True)
-@click.option("--sort", type=click.Choice(["relevance", "newest"]), default="relevance", show_default=True)
-@click.option("--limit", type=int, default=10, show_default=True)
+@click.option("--venue", help="Venue or journal words (ICLR, Phys. Rev. D).")
+@click.option("--mode", default="hybrid", show_default=True, help="hybrid, lexical or dense.")
+@click.option("--sort", default="relevance", show_default=True, help="relevance or newest.")
+@click.option("--limit", type=int, default=10, show_default=True, help="Results, 1 to 100 (as in the API).")
 @click.option("--offset", type=int, default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="The JSON the API's /api/v1/search returns.")
 @pass_ctx
-def search_command(ctx: Context, query: str, category: str | None, since: object, until: object,
-                   author: str | None, mode: str, sort: str, limit: int, offset: int, as_json: bool) -> None:
-    """Search papers: words, "phrases", +required, -excluded; an arXiv id, DOI or exact title comes first."""
-    from paperboy.query import Filters, QueryError, SearchRequest
+def search_command(ctx: Context, query: str, category: str | None, since: str | None, until: str | None,
+                   author: str | None, venue: str | None, mode: str, sort: str, limit: int, offset: int,
+                   as_json: bool) -> None:
+    """Search papers: words, "phrases", +required, -excluded; an arXiv id, DOI or exact title comes first.
+
+    Parameters are checked exactly as the web API checks them (same limits, same messages)."""
+    from paperboy.query import QueryError
     from paperboy.search import SearchEngine
+    from paperboy.web.errors import WebError
+    from paperboy.web.params import search_params
+    from paperboy.web.shapes import jsonable
+    from paperboy.web.views import search_data
 
     try:
-        filters = Filters(category=category, since=since.date() if since else None,  # type: ignore[attr-defined]
-                          until=until.date() if until else None, author=author)  # type: ignore[attr-defined]
+        p = search_params(query, category, since, until, author, sort, mode, limit, offset, require_query=False,
+                          venue=venue)
+        request = p.request()
         indexes = _open_indexes(ctx)
         _catch_up_lexical(ctx, indexes)
-        engine = SearchEngine(ctx.settings, ctx.store, indexes=indexes)
-        res = engine.search(SearchRequest(query=query, filters=filters, sort=sort, mode=mode,  # type: ignore[arg-type]
-                                          limit=limit, offset=offset))
+        res = SearchEngine(ctx.settings, ctx.store, indexes=indexes).search(request)
+    except WebError as exc:
+        raise click.ClickException(exc.message) from exc
     except QueryError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
-        echo_json({"query": res.request.query, "mode_used": res.mode_used, "notice": res.notice, "total": res.total,
-                   "took_ms": res.took_ms, "hits": [_hit_dict(h) for h in res.hits]})
+        base = ctx.settings.base_url or f"http://{ctx.settings.host}:{ctx.settings.port}"
+        echo_json(jsonable(search_data(p, res), base))
         return
     if res.notice:
         click.echo(f"note: {res.notice}", err=True)

@@ -5,11 +5,13 @@ Everything paperboy writes lives under one home folder, so a backup is a copy of
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def default_home() -> Path:
@@ -32,7 +34,12 @@ class Settings:
     index_checkpoint_s: float = 30.0  # most seconds of index work a kill can lose (vectors are saved this often)
     host: str = "127.0.0.1"
     port: int = 8000
-    base_url: str = ""  # public URL of the site (https://papers.example.org), for links in mail and feeds
+    #: The site's public address ("https://papers.example.org"): absolute URLs in JSON, feeds and mail use it
+    #: instead of the request's Host header.  Empty: built from each request.
+    base_url: str = ""
+    #: Reverse proxies whose X-Forwarded-For/-Proto headers are believed: comma-separated addresses or
+    #: networks ("127.0.0.1, 10.0.0.0/8").  Empty: forwarded headers are ignored, whoever sends them.
+    trusted_proxies: str = ""
     # Mail (sign-in links now, digests later): see paperboy.mail.  smtp_port 0 = by smtp_tls (25, 587, 465).
     smtp_host: str = ""
     smtp_port: int = 0
@@ -52,6 +59,11 @@ class Settings:
     @property
     def model_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def proxies(self) -> list[str]:
+        """``trusted_proxies`` as a list of addresses and networks."""
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
 
 class ConfigError(ValueError):
@@ -83,6 +95,22 @@ def load_settings(home: Path | str | None = None) -> Settings:
             raise ConfigError(f"setting {f.name}: cannot read {raw!r} as {kind.__name__}") from exc
     if not settings.database_url:
         settings.database_url = f"sqlite:///{home_path / 'paperboy.db'}"
+    return check(settings)
+
+
+def check(settings: Settings) -> Settings:
+    """Refuse settings that would misbehave later: a base URL that is not a site root, a proxy that is no address."""
+    if settings.base_url:
+        url = urlsplit(settings.base_url)
+        if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment or url.username:
+            raise ConfigError(f"setting base_url: {settings.base_url!r} is not an http(s) address like "
+                              "https://papers.example.org")
+        settings.base_url = settings.base_url.rstrip("/")
+    for proxy in settings.proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"setting trusted_proxies: {proxy!r} is not an IP address or network") from None
     return settings
 
 
@@ -99,6 +127,6 @@ def settings_from_json(text: str) -> Settings:
         if not isinstance(values, dict) or set(values) != names:
             raise ValueError(f"expected the fields {sorted(names)}")
         values["home"] = Path(values["home"])
-        return Settings(**values)
+        return check(Settings(**values))
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"cannot read settings passed as JSON: {exc}") from exc

@@ -10,16 +10,18 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from paperboy.web.errors import WebError
+from paperboy.web.models import JSON_ERRORS, CategoriesOut, SimilarOut
 from paperboy.web.render import category_path
 from paperboy.web.services import reads, services
 from paperboy.web.shapes import JSONResponseFast, hit_json
 from paperboy.web.views import API_TAGS, PAGE_CACHE, base_url
 
-router = APIRouter(prefix="/api/v1", tags=API_TAGS)
+router = APIRouter(prefix="/api/v1", tags=API_TAGS, responses=JSON_ERRORS, default_response_class=JSONResponseFast)
 docs_router = APIRouter(include_in_schema=False)
 
 
-@router.get("/paper/{ident:path}/similar", summary="Papers similar to one paper (nearest neighbours)")
+@router.get("/paper/{ident:path}/similar", summary="Papers similar to one paper (nearest neighbours)",
+            response_model=SimilarOut)
 @router.get("/papers/{ident:path}/similar", include_in_schema=False)
 @reads("papers")
 def api_similar(request: Request, ident: str,
@@ -35,7 +37,8 @@ def api_similar(request: Request, ident: str,
                             headers=PAGE_CACHE)
 
 
-@router.get("/categories", summary="Categories with their paper counts (by primary category)")
+@router.get("/categories", summary="Categories with their paper counts (by primary category)",
+            response_model=CategoriesOut)
 @reads("papers")
 def api_categories(request: Request) -> JSONResponseFast:
     svc = services(request)

@@ -18,7 +18,9 @@ from typing import Any, Literal
 
 import orjson
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from paperboy.config import Settings, load_settings, settings_from_json, settings_to_json
 from paperboy.store import Store, open_store
@@ -113,6 +115,10 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(Edge, services=services, cache=response_cache)
+    # Outside the cache: entries stay uncompressed and each client gets the encoding it asked for.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    if settings.proxies:  # outermost: the access log and every URL see the client and scheme the proxy saw
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxies)
     return app
 
 
@@ -194,5 +200,5 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         timeout_graceful_shutdown=10,
         server_header=False,
-        proxy_headers=True,
+        proxy_headers=False,  # the app believes forwarded headers from settings.trusted_proxies only
     )

@@ -244,7 +244,8 @@ class Edge:
                         "headers": [h for h in entry.headers if h[0] in keep]})
             await send({"type": "http.response.body", "body": b""})
             return 304
-        await send({"type": "http.response.start", "status": entry.status, "headers": entry.headers})
+        # A copy: middleware outside (gzip) edits the headers it is sent, and the entry is shared.
+        await send({"type": "http.response.start", "status": entry.status, "headers": list(entry.headers)})
         await send({"type": "http.response.body", "body": b"" if head else entry.body})
         return entry.status
 

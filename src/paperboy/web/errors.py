@@ -23,10 +23,10 @@ class WebError(Exception):
         self.message = message
 
 
-def error_response(request: Request, status: int, message: str, extra_headers: dict | None = None) -> Response:
+def error_response(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     """The same error as JSON (API), plain text (feeds) or an HTML page (site), by path."""
     path = request.url.path
-    headers = {"Cache-Control": "no-store", **(extra_headers or {})}
+    headers = {**(headers or {}), "Cache-Control": "no-store"}
     if status == 503:
         headers["Retry-After"] = "10"
     if path.startswith("/api/") or path in ("/readyz", "/metrics"):
@@ -58,7 +58,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
         message = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
-        return error_response(request, exc.status_code, message, exc.headers)  # Retry-After, WWW-Authenticate
+        return error_response(request, exc.status_code, message, exc.headers)  # 405 keeps its Allow header
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:

@@ -20,12 +20,20 @@ from lxml import etree
 from paperboy.papers import Paper
 from paperboy.query import MAX_LIMIT
 from paperboy.web import views
+from paperboy.web.models import TEXT_ERRORS
 from paperboy.web.params import search_params
 from paperboy.web.render import author_path, paper_path, plain, safe_url
 from paperboy.web.services import reads, services
 from paperboy.web.views import Context, base_url
 
-router = APIRouter(prefix="/feeds", tags=["Atom feeds"])
+
+class AtomResponse(Response):
+    """An Atom document (the OpenAPI document names its media type)."""
+
+    media_type = "application/atom+xml"
+
+
+router = APIRouter(prefix="/feeds", tags=["Atom feeds"], responses=TEXT_ERRORS, default_response_class=AtomResponse)
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
@@ -41,9 +49,7 @@ def xml_text(text: str | None) -> str:
     return _NOT_XML.sub("", text or "")
 
 
-def rfc3339(d: date | datetime | None) -> str:
-    if d is None:
-        return "1970-01-01T00:00:00Z"
+def rfc3339(d: date | datetime) -> str:
     if isinstance(d, datetime):
         return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return f"{d.isoformat()}T00:00:00Z"
@@ -83,7 +89,8 @@ def build_feed(*, title: str, self_url: str, html_url: str, papers: Iterable[Pap
         entry = _sub(feed, "entry")
         _sub(entry, "id", entry_id(paper))
         _sub(entry, "title", plain(paper.title), type="text")
-        _sub(entry, "updated", rfc3339(paper.updated or paper.submitted))
+        # A paper without any date is dated by when this server last saw the data change, never 1970.
+        _sub(entry, "updated", rfc3339(paper.updated or paper.submitted or fallback_updated))
         if paper.submitted:
             _sub(entry, "published", rfc3339(paper.submitted))
         for a in paper.authors[:100]:
@@ -107,53 +114,52 @@ def _self_url(request: Request) -> str:
     return url + ("?" + request.url.query if request.url.query else "")
 
 
-def atom(request: Request, ctx: Context, subtitle: str | None = None) -> Response:
+def atom(request: Request, ctx: Context, subtitle: str | None = None) -> AtomResponse:
     """A resource's context as an Atom feed of its entries."""
     base = base_url(request)
     body = build_feed(title=f"paperboy: {plain(ctx.heading)}", self_url=_self_url(request),
                       html_url=base + ctx.path, papers=ctx.entries, base=base,
                       fallback_updated=services(request).last_modified(), subtitle=subtitle)
-    return Response(body, media_type=ATOM_TYPE, headers=FEED_CACHE)
+    return AtomResponse(body, headers=FEED_CACHE, media_type=ATOM_TYPE)  # Starlette adds charsets to text/* only
 
 
 Q_FEED_LIMIT = Query(FEED_LIMIT, description=f"Entries, 1 to {MAX_LIMIT}.")
 
 
-@router.get("/latest.atom", summary="Atom feed of the newest papers", response_class=Response)
+@router.get("/latest.atom", summary="Atom feed of the newest papers")
 @reads("papers")
-def latest_feed(request: Request, limit: int = Q_FEED_LIMIT) -> Response:
+def latest_feed(request: Request, limit: int = Q_FEED_LIMIT) -> AtomResponse:
     return atom(request, views.latest(request, limit=limit, offset=0))
 
 
-@router.get("/category/{category}.atom", summary="Atom feed of a category (prefix match)", response_class=Response)
+@router.get("/category/{category}.atom", summary="Atom feed of a category (prefix match)")
 @reads("papers")
-def category_feed(request: Request, category: str, limit: int = Q_FEED_LIMIT) -> Response:
+def category_feed(request: Request, category: str, limit: int = Q_FEED_LIMIT) -> AtomResponse:
     return atom(request, views.category(request, category, limit=limit, offset=0))
 
 
-@router.get("/author/{name:path}.atom", summary="Atom feed of an author's papers", response_class=Response)
+@router.get("/author/{name:path}.atom", summary="Atom feed of an author's papers")
 @reads("papers")
-def author_feed(request: Request, name: str, limit: int = Q_FEED_LIMIT) -> Response:
+def author_feed(request: Request, name: str, limit: int = Q_FEED_LIMIT) -> AtomResponse:
     return atom(request, views.author(request, name, limit=limit, offset=0))
 
 
-@router.get("/trending.atom", summary="Atom feed of a day, week or month (default: this week)",
-            response_class=Response)
+@router.get("/trending.atom", summary="Atom feed of a day, week or month (default: this week)")
 @reads("papers", "events")
 def trending_feed(request: Request, date: str | None = None, week: str | None = None,  # noqa: A002
-                  month: str | None = None, limit: int = Q_FEED_LIMIT) -> Response:
+                  month: str | None = None, limit: int = Q_FEED_LIMIT) -> AtomResponse:
     return atom(request, views.trending(request, date=date, week=week, month=month, limit=limit, offset=0))
 
 
-@router.get("/search.atom", summary="Atom feed of a search (same parameters as the search page)",
-            response_class=Response)
+@router.get("/search.atom", summary="Atom feed of a search (same parameters as the search page)")
 @reads("papers")
 def search_feed(request: Request, q: str = Query(..., max_length=1000), category: str | None = None,
                 since: str | None = None, until: str | None = None, author: str | None = None,
-                sort: str | None = Query(None, description="`relevance` or `newest`."),
-                mode: str | None = None, limit: int = Q_FEED_LIMIT, offset: int = 0) -> Response:
+                venue: str | None = None, sort: str | None = Query(None, description="`relevance` or `newest`."),
+                mode: str | None = None, limit: int = Q_FEED_LIMIT, offset: int = 0) -> AtomResponse:
     """Follow a search in a feed reader: the same results as ``/search`` with the same URL parameters."""
-    p = search_params(q, category, since, until, author, sort, mode, limit, offset, require_query=True)
+    p = search_params(q, category, since, until, author, sort, mode, limit, offset, require_query=True,
+                      venue=venue)
     ctx = views.search_context(request, p, "feed")
     notice = ctx.data["notice"]
     return atom(request, ctx, subtitle=f"About {ctx.data['total']:,} results" + (f"; {notice}" if notice else ""))

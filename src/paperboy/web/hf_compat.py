@@ -25,11 +25,14 @@ from fastapi import APIRouter, Query, Request
 from paperboy.papers import Paper
 from paperboy.query import MAX_LIMIT, MAX_OFFSET, SearchRequest
 from paperboy.web.errors import WebError
+from paperboy.web.models import JSON_ERRORS, HfItemOut, HfPaperOut
 from paperboy.web.params import clean, parse_period
+from paperboy.web.render import plain
 from paperboy.web.services import reads, services
-from paperboy.web.shapes import JSONResponseFast
+from paperboy.web.shapes import MAX_AUTHORS, JSONResponseFast
 
-router = APIRouter(prefix="/api", tags=["Hugging Face Papers compatible"])
+router = APIRouter(prefix="/api", tags=["Hugging Face Papers compatible"], responses=JSON_ERRORS,
+                   default_response_class=JSONResponseFast)
 
 HF_CACHE = {"Cache-Control": "public, max-age=60"}
 HF_DEFAULT_LIMIT = 50
@@ -44,13 +47,17 @@ def _datetime(d: date | None) -> str | None:
     return f"{d.isoformat()}T00:00:00.000Z" if d else None
 
 
-def hf_paper(paper: Paper) -> dict:
-    """A paper in the Hub's paper-object shape."""
+def hf_paper(paper: Paper, max_authors: int | None = None) -> dict:
+    """A paper in the Hub's paper-object shape; author names readable (TeX accents resolved).
+
+    List items carry the first :data:`~paperboy.web.shapes.MAX_AUTHORS` authors (the Hub's shape has no
+    field for the count of the rest; ``/api/papers/{id}`` gives them all).
+    """
     ident = paper.arxiv_id or paper.id
     return {
         "id": ident,
-        "authors": [{"_id": _object_id(ident, str(i), a.name), "name": a.name, "hidden": False}
-                    for i, a in enumerate(paper.authors)],
+        "authors": [{"_id": _object_id(ident, str(i), a.name), "name": plain(a.name), "hidden": False}
+                    for i, a in enumerate(paper.authors[:max_authors])],
         "mediaUrls": [],
         "publishedAt": _datetime(paper.submitted),
         "submittedOnDailyAt": _datetime(paper.submitted),
@@ -66,7 +73,7 @@ def hf_paper(paper: Paper) -> dict:
 def hf_item(paper: Paper) -> dict:
     """A daily-paper / search-result item: the paper plus the item-level fields the client reads."""
     return {
-        "paper": hf_paper(paper),
+        "paper": hf_paper(paper, MAX_AUTHORS),
         "publishedAt": _datetime(paper.submitted),
         "title": paper.title,
         "summary": paper.abstract,
@@ -79,7 +86,8 @@ def _json(content: object) -> JSONResponseFast:
     return JSONResponseFast(content, headers=HF_CACHE)
 
 
-@router.get("/papers/search", summary="Search papers (Hugging Face Papers compatible)")
+@router.get("/papers/search", summary="Search papers (Hugging Face Papers compatible)",
+            response_model=list[HfItemOut])
 @reads("papers")
 def hf_search(request: Request,
               q: str | None = Query(None, description="Search query; without one, the newest papers."),
@@ -93,7 +101,8 @@ def hf_search(request: Request,
     return _json([hf_item(h.paper) for h in result.hits])
 
 
-@router.get("/daily_papers", summary="Papers of a day, week or month (Hugging Face Papers compatible)")
+@router.get("/daily_papers", summary="Papers of a day, week or month (Hugging Face Papers compatible)",
+            response_model=list[HfItemOut])
 @reads("papers", "events")
 def hf_daily_papers(
     request: Request,
@@ -116,7 +125,8 @@ def hf_daily_papers(
     return _json([hf_item(p) for p in svc.newest(**window, limit=limit, offset=offset).papers])
 
 
-@router.get("/papers/{ident:path}", summary="One paper by arXiv id (Hugging Face Papers compatible)")
+@router.get("/papers/{ident:path}", summary="One paper by arXiv id (Hugging Face Papers compatible)",
+            response_model=HfPaperOut)
 @reads("papers")
 def hf_paper_info(request: Request, ident: str) -> JSONResponseFast:
     svc = services(request)

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from paperboy.web.models import ReadyOut
+
 if TYPE_CHECKING:
     from paperboy.web.services import Services
 
@@ -147,13 +149,15 @@ def _services(request: Request) -> Services:
     return request.app.state.services
 
 
-@router.get("/healthz", summary="Liveness: the process is up and answering")
+@router.get("/healthz", summary="Liveness: the process is up and answering", response_class=PlainTextResponse)
 def healthz() -> PlainTextResponse:
     """Cheap on purpose: a liveness probe must not fail because the database is busy."""
     return PlainTextResponse("ok\n", headers={"Cache-Control": "no-store"})
 
 
-@router.get("/readyz", summary="Readiness: the store answers and the query engine is loaded")
+@router.get("/readyz", summary="Readiness: the store answers and the query engine is loaded", response_model=ReadyOut,
+            response_class=JSONResponse,
+            responses={503: {"model": ReadyOut, "description": "Not ready (the checks say why)."}})
 def readyz(request: Request) -> JSONResponse:
     """Ready means every surface can answer: the store can be queried and the search engine was built."""
     services = _services(request)
@@ -174,7 +178,7 @@ def readyz(request: Request) -> JSONResponse:
                         headers={"Cache-Control": "no-store"})
 
 
-@router.get("/metrics", summary="Prometheus metrics (text format 0.0.4)")
+@router.get("/metrics", summary="Prometheus metrics (text format 0.0.4)", response_class=PlainTextResponse)
 def metrics(request: Request) -> PlainTextResponse:
     """Requests, latency histograms, search timings, index sizes and paper counts for this worker."""
     services = _services(request)

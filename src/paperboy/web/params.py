@@ -83,10 +83,12 @@ class SearchParams:
     mode: str
     limit: int
     offset: int
+    venue: str | None = None
 
     def request(self) -> SearchRequest:
         try:
-            filters = Filters(category=self.category, since=self.since, until=self.until, author=self.author)
+            filters = Filters(category=self.category, since=self.since, until=self.until, author=self.author,
+                              venue=self.venue)
         except QueryError as exc:
             raise WebError(400, str(exc)) from exc
         return SearchRequest(query=self.q, filters=filters, sort=self.sort, mode=self.mode,  # type: ignore[arg-type]
@@ -95,8 +97,8 @@ class SearchParams:
     def query_string(self, **changes: Any) -> str:
         """This search's URL query with ``changes`` applied; defaults are left out to keep URLs short."""
         values = {"q": self.q, "category": self.category, "since": self.since, "until": self.until,
-                  "author": self.author, "sort": self.sort, "mode": self.mode, "limit": self.limit,
-                  "offset": self.offset}
+                  "author": self.author, "venue": self.venue, "sort": self.sort, "mode": self.mode,
+                  "limit": self.limit, "offset": self.offset}
         values.update(changes)
         defaults = {"sort": "relevance", "mode": "hybrid", "limit": DEFAULT_LIMIT, "offset": 0}
         pairs = [(k, str(v)) for k, v in values.items() if v not in (None, "") and defaults.get(k) != v]
@@ -104,8 +106,8 @@ class SearchParams:
 
     def as_dict(self) -> dict:
         return {"q": self.q, "category": self.category, "since": _iso(self.since), "until": _iso(self.until),
-                "author": self.author, "sort": self.sort, "mode": self.mode, "limit": self.limit,
-                "offset": self.offset}
+                "author": self.author, "venue": self.venue, "sort": self.sort, "mode": self.mode,
+                "limit": self.limit, "offset": self.offset}
 
 
 def _iso(d: date | None) -> str | None:
@@ -113,7 +115,8 @@ def _iso(d: date | None) -> str | None:
 
 
 def search_params(q: str | None, category: str | None, since: str | None, until: str | None, author: str | None,
-                  sort: str | None, mode: str | None, limit: int, offset: int, *, require_query: bool) -> SearchParams:
+                  sort: str | None, mode: str | None, limit: int, offset: int, *, require_query: bool,
+                  venue: str | None = None) -> SearchParams:
     """Check and normalise search parameters; every problem is a 400 with a message for people."""
     query = clean(q, MAX_QUERY_CHARS, "the query") or ""
     if require_query and not query:
@@ -126,4 +129,4 @@ def search_params(q: str | None, category: str | None, since: str | None, until:
         raise WebError(400, "mode must be hybrid, lexical or dense")
     check_page(limit, offset)
     return SearchParams(query, check_category(category), parse_day(since, "since"), parse_day(until, "until"),
-                        clean(author, 200, "author"), sort, mode, limit, offset)
+                        clean(author, 200, "author"), sort, mode, limit, offset, clean(venue, 200, "venue"))

@@ -1,6 +1,7 @@
 """HTML rendering: the Jinja2 environment, TeX → MathML, highlighting, snippets, BibTeX and URL hygiene.
 
-Everything that turns untrusted paper text into markup lives here, so there is one place to audit.
+Everything that turns untrusted paper text into markup lives here, so there is one place to audit
+(which is why this module is longer than ~450 lines: splitting it would split the audit).
 The rules:
 
 * Jinja2 autoescapes every template variable; only values produced by the functions in this module
@@ -250,8 +251,50 @@ def snippet(text: str | None, spans: Iterable[Span] = (), width: int = 360) -> M
 
 
 def plain(text: str | None) -> str:
-    """Text for places that cannot hold markup (<title>, meta tags, feeds): TeX accents resolved, nothing else."""
-    return detex(_CONTROL.sub(" ", text or ""))
+    """Text for places that cannot hold markup (<title>, meta tags, feeds, JSON names): TeX accents resolved and
+    formulas written as Unicode text ("$O(n^{1+\\gamma})$" becomes "O(n^(1+γ))")."""
+    text = _CONTROL.sub(" ", text or "")
+    if "$" not in text:
+        return detex(text)
+    # A "formula" with space inside its dollars is two stray dollar signs ("costs $5 and $10"): kept as written.
+    return "".join(detex(text[a:b]) if tex is None or tex != tex.strip() else tex_to_text(tex)
+                   for a, b, tex, _ in segments(text))
+
+
+@functools.lru_cache(maxsize=16384)
+def tex_to_text(tex: str) -> str:
+    """One formula as plain Unicode text, through the same converter as the MathML; the raw TeX on failure."""
+    try:
+        from latex2mathml.converter import convert_to_element
+
+        return " ".join(_math_text(convert_to_element(tex.strip())).split())
+    except Exception:  # noqa: BLE001 - any converter failure means "show the raw TeX"
+        return tex.strip()
+
+
+def _group(text: str) -> str:
+    return text if len(text) <= 1 else f"({text})"
+
+
+def _math_text(element) -> str:  # noqa: ANN001 - an lxml/ElementTree MathML element
+    tag = str(element.tag).rpartition("}")[2]
+    own = html.unescape(element.text or "")
+    if tag in ("mi", "mo") and own.startswith("\\"):
+        raise _Unsafe(f"unknown command {own}")
+    kids = [_math_text(child) + html.unescape(child.tail or "") for child in element]
+    if tag == "mover" and element.get("accent") == "true" and len(kids) == 2:
+        return kids[0] + kids[1]  # x^ for \hat{x}
+    if tag in ("msup", "msub", "mover", "munder") and len(kids) == 2:
+        return kids[0] + ("^" if tag in ("msup", "mover") else "_") + _group(kids[1].strip())
+    if tag in ("msubsup", "munderover") and len(kids) == 3:
+        return f"{kids[0]}_{_group(kids[1].strip())}^{_group(kids[2].strip())}"
+    if tag == "mfrac" and len(kids) == 2:
+        return f"{_group(kids[0].strip())}/{_group(kids[1].strip())}"
+    if tag == "msqrt":
+        return "√" + _group("".join(kids).strip())
+    if tag == "mspace":
+        return " "
+    return own + "".join(kids)
 
 
 # -- URLs ---------------------------------------------------------------------------------------------------------
@@ -345,11 +388,24 @@ def bibtex(paper: Paper) -> str:
 # -- paper cards (list items) ------------------------------------------------------------------------------------
 
 MAX_CARD_AUTHORS = 6
+MAX_CARD_TAGS = 3
+
+
+def tags_first(categories: list[str], wanted: str | None) -> list[str]:
+    """``categories`` with those inside ``wanted`` (a category or archive prefix) first, order kept otherwise."""
+    if not wanted:
+        return list(categories)
+    w = wanted.lower()
+    inside = [c for c in categories if c.lower() == w or c.lower().startswith(w + ".")]
+    return inside + [c for c in categories if c not in inside]
 
 
 def card_html(paper: Paper, highlights: dict | None = None, why: str | None = None,
-              show_snippet: bool = True) -> Markup:
+              show_snippet: bool = True, category: str | None = None) -> Markup:
     """One paper as a list item (search results, listings, similar papers).
+
+    Tags show the categories a ``category`` filter matched first (a ``cs`` hit cross-listed from astro-ph shows
+    its cs label), and the venue (journal reference) when there is one.
 
     Written in Python rather than as a Jinja macro: a results page holds 20 of these and macro calls
     cost ~0.5 ms each, more than the search itself.  Every value is escaped here (``escape``), and every
@@ -362,13 +418,15 @@ def card_html(paper: Paper, highlights: dict | None = None, why: str | None = No
     authors = paper.authors[:MAX_CARD_AUTHORS]
     out.append(", ".join(f'<a href="{escape(author_path(a.name))}">{escape(detex(a.name))}</a>' for a in authors))
     if len(paper.authors) > MAX_CARD_AUTHORS:
-        out.append(f", et al. ({len(paper.authors)} authors)")
+        out.append(f" and {len(paper.authors) - MAX_CARD_AUTHORS:,} more")
     out.append("</span>")
     if shown := display_date(paper):  # "2025", "March 2025" or "13 March 2025": the precision the record has
         out.append(f'\n    <span class="sep" aria-hidden="true">&middot;</span> <time datetime="{iso_date(paper)}">'
                    f'{shown}</time>')
-    for c in paper.categories[:3]:
+    for c in tags_first(paper.categories, category)[:MAX_CARD_TAGS]:
         out.append(f' <a class="tag" href="{escape(category_path(c))}">{escape(c)}</a>')
+    if paper.journal_ref:
+        out.append(f'\n    <span class="venue">{escape(detex(paper.journal_ref))}</span>')
     if paper.withdrawn:
         out.append(' <span class="tag warn">withdrawn</span>')
     out.append("\n  </p>")
@@ -380,8 +438,8 @@ def card_html(paper: Paper, highlights: dict | None = None, why: str | None = No
     return Markup("".join(out))
 
 
-def hit_html(hit) -> Markup:  # noqa: ANN001 - a paperboy.query.Hit
-    return card_html(hit.paper, hit.highlights, hit.why, True)
+def hit_html(hit, category: str | None = None) -> Markup:  # noqa: ANN001 - a paperboy.query.Hit
+    return card_html(hit.paper, hit.highlights, hit.why, True, category)
 
 
 # -- the environment ----------------------------------------------------------------------------------------------

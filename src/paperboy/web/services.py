@@ -85,7 +85,7 @@ class Services:
         self._memo: dict[str, tuple[tuple[int, ...], Any]] = {}
         self._memo_lock = threading.Lock()
         self._similar: OrderedDict[tuple[int, int, int], list[Hit]] = OrderedDict()
-        self._cards: OrderedDict[tuple[str, bool, int], Markup] = OrderedDict()
+        self._cards: OrderedDict[tuple[str, bool, str | None, int], Markup] = OrderedDict()
         self.env.globals["card"] = self.card
 
     # -- data versions ----------------------------------------------------------------------------------------
@@ -272,17 +272,17 @@ class Services:
         hidden = self.hidden_ids()
         return [h for h in hits if h.paper.id not in hidden] if hidden else hits
 
-    def card(self, paper: Paper, show_snippet: bool = True) -> Markup:
+    def card(self, paper: Paper, show_snippet: bool = True, category: str | None = None) -> Markup:
         """One paper's list item (title, authors, date, tags, snippet), rendered once per papers version.
 
         Listings, the home page and "similar papers" show the same papers again and again; rendering a
         card costs more than the rest of a page, so it is cached (bounded LRU).
         """
-        key = (paper.id, show_snippet, self.version(("papers",))[0])
+        key = (paper.id, show_snippet, category, self.version(("papers",))[0])
         hit = self._cards.get(key)
         if hit is not None:
             return hit
-        html = card_html(paper, show_snippet=show_snippet)
+        html = card_html(paper, show_snippet=show_snippet, category=category)
         with self._lock:
             self._cards[key] = html
             while len(self._cards) > CARD_CACHE:

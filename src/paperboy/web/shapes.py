@@ -10,14 +10,16 @@ from datetime import date
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 from paperboy.papers import Paper
 from paperboy.query import Hit
 from paperboy.store.base import StoredPaper
-from paperboy.web.render import author_path, category_path, paper_path, safe_url
+from paperboy.web.render import author_path, category_path, paper_path, plain, safe_url
 
 API_PREFIX = "/api/v1"
+#: Authors per paper in lists (search hits, listings): a 60,000-author paper must not make a 7 MB answer.
+MAX_AUTHORS = 20
 
 
 class Link(str):
@@ -31,8 +33,11 @@ def twin_path(path: str) -> str:
     return API_PREFIX + path
 
 
-class JSONResponseFast(Response):
-    """JSON via orjson: 3-10x faster than the standard library on paper-sized payloads."""
+class JSONResponseFast(JSONResponse):
+    """JSON via orjson: 3-10x faster than the standard library on paper-sized payloads.
+
+    A ``JSONResponse`` subclass so that FastAPI documents the route's response model in the OpenAPI document.
+    """
 
     media_type = "application/json"
 
@@ -40,20 +45,26 @@ class JSONResponseFast(Response):
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
-def paper_json(paper: Paper, base: str) -> dict:
-    """A paper as the API returns it: the stored record plus this site's URLs; only http(s) links survive."""
+def paper_json(paper: Paper, base: str, max_authors: int | None = MAX_AUTHORS) -> dict:
+    """A paper as the API returns it: the stored record plus this site's URLs; only http(s) links survive.
+
+    Author names are readable text (TeX accents resolved, as the pages show them; the author URL keeps the
+    stored name).  Lists carry the first ``max_authors`` authors and ``authors_more``, the count of the rest.
+    """
     data = paper.to_dict()
     data["links"] = {k: v for k, v in paper.links.items() if safe_url(v)}
     data["url"] = base + paper_path(paper.id)
     data["api_url"] = base + twin_path(paper_path(paper.id))
-    data["authors"] = [dict(a, url=base + author_path(a["name"])) for a in data["authors"]]
+    authors = data["authors"] if max_authors is None else data["authors"][:max_authors]
+    data["authors"] = [dict(a, name=plain(a["name"]), url=base + author_path(a["name"])) for a in authors]
+    data["authors_more"] = len(paper.authors) - len(authors)
     data["category_urls"] = {c: base + category_path(c) for c in paper.categories}
     return data
 
 
 def hit_json(hit: Hit, base: str) -> dict:
     return {"paper": paper_json(hit.paper, base), "score": round(float(hit.score), 6), "why": hit.why,
-            "highlights": {k: [list(s) for s in v] for k, v in (hit.highlights or {}).items()}}
+            "explain": hit.explain, "highlights": {k: [list(s) for s in v] for k, v in (hit.highlights or {}).items()}}
 
 
 def jsonable(value: Any, base: str) -> Any:

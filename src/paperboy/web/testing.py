@@ -20,7 +20,8 @@ class LiveServer:
     def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
         self.host = host
         config = uvicorn.Config(app, host=host, port=0, log_level="warning", access_log=False, lifespan="on",
-                                server_header=False, timeout_graceful_shutdown=5)
+                                server_header=False, timeout_graceful_shutdown=5,
+                                proxy_headers=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="paperboy-live-server", daemon=True)
         self.port = 0

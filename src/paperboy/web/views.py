@@ -21,9 +21,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from paperboy.papers import Paper
-from paperboy.query import MAX_LIMIT, MAX_OFFSET
+from paperboy.query import MAX_LIMIT, MAX_OFFSET, SearchResult
 from paperboy.web.auth import display_reader
 from paperboy.web.errors import WebError
+from paperboy.web.models import JSON_ERRORS, HomeOut, ListingOut, PaperPageOut, SearchOut, TrendingOut
 from paperboy.web.paging import listing_url, page_links
 from paperboy.web.params import (
     DEFAULT_LIMIT,
@@ -37,7 +38,7 @@ from paperboy.web.params import (
 )
 from paperboy.web.render import author_path, bibtex, category_path, paper_path
 from paperboy.web.services import reads, services
-from paperboy.web.shapes import JSONResponseFast, Link, jsonable, twin_path
+from paperboy.web.shapes import JSONResponseFast, Link, jsonable, paper_json, twin_path
 
 router = APIRouter()
 
@@ -60,12 +61,13 @@ class Context:
     data: dict[str, Any]  # what the JSON twin returns and the template reads
     entries: list[Paper] = field(default_factory=list)  # the papers a feed of this resource carries, in order
     feed: str | None = None  # this resource's Atom feed (path and query)
-    root: str | None = None  # a key of ``data`` whose object is the JSON's top level (one paper)
+    root: str | None = None  # a key of ``data`` whose paper is the JSON's top level, with all its authors
     chrome: dict[str, Any] = field(default_factory=dict)  # what only the HTML page needs (form options)
 
 
 def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """The site's address for absolute URLs: the ``base_url`` setting, else the request's own (Host header)."""
+    return (services(request).settings.base_url or str(request.base_url)).rstrip("/")
 
 
 def render_html(request: Request, ctx: Context) -> HTMLResponse:
@@ -82,14 +84,14 @@ def json_data(request: Request, ctx: Context) -> dict:
     if ctx.root is None:
         return jsonable(ctx.data, base)
     rest = {k: v for k, v in ctx.data.items() if k != ctx.root}
-    return {**jsonable(ctx.data[ctx.root], base), **jsonable(rest, base)}
+    return {**paper_json(ctx.data[ctx.root], base, max_authors=None), **jsonable(rest, base)}
 
 
 def render_json(request: Request, ctx: Context) -> JSONResponseFast:
     return JSONResponseFast(json_data(request, ctx), headers=PAGE_CACHE)
 
 
-def resource(path: str, *, summary: str, depends: tuple[str, ...] = ("papers",),
+def resource(path: str, *, summary: str, model: type, depends: tuple[str, ...] = ("papers",),
              aliases: tuple[str, ...] = ()) -> Callable:
     """Register ``view`` as the HTML page at ``path`` and its JSON twin at ``/api/v1`` + ``path``."""
     def register(view: Callable[..., Context]) -> Callable[..., Context]:
@@ -109,7 +111,7 @@ def resource(path: str, *, summary: str, depends: tuple[str, ...] = ("papers",),
             fn.__doc__ = view.__doc__
         router.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse, include_in_schema=False)
         router.add_api_route(twin_path(path), twin, methods=["GET"], summary=summary, tags=API_TAGS,
-                             response_class=JSONResponseFast)
+                             response_class=JSONResponseFast, response_model=model, responses=JSON_ERRORS)
         for alias in aliases:
             router.add_api_route(alias, twin, methods=["GET"], include_in_schema=False,
                                  response_class=JSONResponseFast)
@@ -122,7 +124,7 @@ def resource(path: str, *, summary: str, depends: tuple[str, ...] = ("papers",),
 
 
 @resource("/", summary="The home page: newest papers, the latest by category and the current periods",
-          aliases=("/api/v1/home",))
+          model=HomeOut, aliases=("/api/v1/home",))
 def home(request: Request) -> Context:
     """Newest papers, then the latest few of each of the biggest archives, and today / this week / this month."""
     svc = services(request)
@@ -146,13 +148,13 @@ def listing(request: Request, *, heading: str, path: str, feed: str, category: s
     return Context("listing.html", heading, url(offset), data, entries=page.papers, feed=feed)
 
 
-@resource("/latest", summary="Newest papers first")
+@resource("/latest", summary="Newest papers first", model=ListingOut)
 def latest(request: Request, limit: int = Q_LIMIT, offset: int = Q_LIST_OFFSET) -> Context:
     return listing(request, heading="Latest papers", path="/latest", feed="/feeds/latest.atom", limit=limit,
                    offset=offset)
 
 
-@resource("/category/{category}", summary="A category's papers (prefix match), newest first",
+@resource("/category/{category}", summary="A category's papers (prefix match), newest first", model=ListingOut,
           aliases=("/api/v1/categories/{category}",))
 def category(request: Request, category: str, limit: int = Q_LIMIT, offset: int = Q_LIST_OFFSET) -> Context:
     cat = check_category(category)
@@ -162,7 +164,8 @@ def category(request: Request, category: str, limit: int = Q_LIMIT, offset: int 
                    category=cat, limit=limit, offset=offset)
 
 
-@resource("/author/{name:path}", summary="An author's papers, newest first", aliases=("/api/v1/authors/{name:path}",))
+@resource("/author/{name:path}", summary="An author's papers, newest first", model=ListingOut,
+          aliases=("/api/v1/authors/{name:path}",))
 def author(request: Request, name: str, limit: int = Q_LIMIT, offset: int = Q_LIST_OFFSET) -> Context:
     who = clean(name, 200, "author name")
     if not who:
@@ -174,7 +177,7 @@ def author(request: Request, name: str, limit: int = Q_LIMIT, offset: int = Q_LI
 
 
 @resource("/trending", summary="Papers of a day, week or month (newest first until trending lands)",
-          depends=("papers", "events"))
+          model=TrendingOut, depends=("papers", "events"))
 def trending(
     request: Request,
     date: str | None = Query(None, description="YYYY-MM-DD."),  # noqa: A002
@@ -200,6 +203,14 @@ def trending(
                    feed=f"/feeds/trending.atom?{qs}")
 
 
+def search_data(p: SearchParams, result: SearchResult) -> dict[str, Any]:
+    """A search's data, as the page, its JSON twin, its feed and ``paperboy search --json`` give it."""
+    links = page_links(lambda o: "/search?" + p.query_string(offset=o), limit=p.limit, offset=p.offset,
+                       total=result.total, shown=len(result.hits), max_offset=MAX_OFFSET)
+    return {"query": p, "total": result.total, "took_ms": round(result.took_ms, 3), "mode_used": result.mode_used,
+            "notice": result.notice, "suggestion": result.suggestion, **links, "hits": result.hits}
+
+
 def search_context(request: Request, p: SearchParams, surface: str) -> Context:
     """A search page's data (the form alone when there is no query)."""
     svc = services(request)
@@ -208,10 +219,7 @@ def search_context(request: Request, p: SearchParams, surface: str) -> Context:
     if not p.q:
         return Context("search.html", "Search", path, {"query": p}, chrome=chrome)
     result = svc.search(p.request(), surface)
-    links = page_links(lambda o: "/search?" + p.query_string(offset=o), limit=p.limit, offset=p.offset,
-                       total=result.total, shown=len(result.hits), max_offset=MAX_OFFSET)
-    data = {"query": p, "total": result.total, "took_ms": round(result.took_ms, 3), "mode_used": result.mode_used,
-            "notice": result.notice, **links, "hits": result.hits}
+    data = search_data(p, result)
     chrome["result"] = result
     return Context("search.html", f"search {p.q}", path, data, entries=[h.paper for h in result.hits],
                    feed="/feeds/search.atom?" + p.query_string(), chrome=chrome)
@@ -221,14 +229,15 @@ def search_context(request: Request, p: SearchParams, surface: str) -> Context:
 @reads("papers")
 def search_page(request: Request, q: str | None = Query(None), category: str | None = Query(None),
                 since: str | None = Query(None), until: str | None = Query(None), author: str | None = Query(None),
-                sort: str | None = Query(None), mode: str | None = Query(None), limit: int = Query(DEFAULT_LIMIT),
-                offset: int = Query(0)) -> HTMLResponse:
+                venue: str | None = Query(None), sort: str | None = Query(None), mode: str | None = Query(None),
+                limit: int = Query(DEFAULT_LIMIT), offset: int = Query(0)) -> HTMLResponse:
     """The search page: the form always, results when there is a query (its twin requires one)."""
-    p = search_params(q, category, since, until, author, sort, mode, limit, offset, require_query=False)
+    p = search_params(q, category, since, until, author, sort, mode, limit, offset, require_query=False, venue=venue)
     return render_html(request, search_context(request, p, "page"))
 
 
-@router.get(twin_path("/search"), summary="Search papers (hybrid, lexical or dense)", tags=API_TAGS)
+@router.get(twin_path("/search"), summary="Search papers (hybrid, lexical or dense)", tags=API_TAGS,
+            response_class=JSONResponseFast, response_model=SearchOut, responses=JSON_ERRORS)
 @reads("papers")
 def search_twin(
     request: Request,
@@ -238,18 +247,19 @@ def search_twin(
     since: str | None = Query(None, description="First submission on or after this day (YYYY-MM-DD)."),
     until: str | None = Query(None, description="First submission on or before this day (YYYY-MM-DD)."),
     author: str | None = Query(None, description="Author name; all words must match one author."),
+    venue: str | None = Query(None, description="Venue or journal words: `ICLR`, `ICLR 2024`, `Phys. Rev. D`."),
     sort: str = Query("relevance", description="`relevance` or `newest`.", pattern="^(relevance|newest)$"),
     mode: str = Query("hybrid", description="`hybrid`, `lexical` or `dense`.", pattern="^(hybrid|lexical|dense)$"),
     limit: int = Q_LIMIT,
     offset: int = Q_OFFSET,
 ) -> JSONResponseFast:
     """The search page's JSON twin: the same engine call, the same parameters."""
-    p = search_params(q, category, since, until, author, sort, mode, limit, offset, require_query=True)
+    p = search_params(q, category, since, until, author, sort, mode, limit, offset, require_query=True, venue=venue)
     return render_json(request, search_context(request, p, "api"))
 
 
 @resource("/paper/{ident:path}", summary="One paper by id, arXiv id (any form) or DOI, with similar papers",
-          aliases=("/api/v1/papers/{ident:path}",))
+          model=PaperPageOut, aliases=("/api/v1/papers/{ident:path}",))
 def paper(request: Request, ident: str) -> Context:
     """One paper, with its versions, BibTeX and similar papers."""
     svc = services(request)
