@@ -11,12 +11,17 @@ import asyncio
 import email
 import email.policy
 import re
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from email.message import EmailMessage
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from paperboy.config import Settings
 
@@ -53,21 +58,49 @@ class _Handler:
 
 
 class MailSink:
-    """``with MailSink() as sink: ...; sink.wait_for(1)[0]["To"]``."""
+    """``with MailSink() as sink: ...; sink.wait_for(1)[0]["To"]``.
 
-    def __init__(self, behaviour: str = "accept", delay: float = 0.0) -> None:
+    ``tls="starttls"`` or ``"ssl"`` serves TLS with ``cert`` (a :func:`self_signed` pair; the client must trust
+    it, e.g. through ``SSL_CERT_FILE``); ``login=(user, password)`` requires SMTP AUTH with those.
+    """
+
+    def __init__(self, behaviour: str = "accept", delay: float = 0.0, *, tls: str = "none",
+                 cert: tuple[Path, Path] | None = None, login: tuple[str, str] | None = None) -> None:
         self.behaviour = behaviour
         self.delay = delay
+        self.tls = tls
         self.messages: list[EmailMessage] = []
+        self.logins: list[str] = []
         self.lock = threading.Lock()
         self.host = "127.0.0.1"
         self.port = free_port()
-        self.controller = Controller(_Handler(self), hostname=self.host, port=self.port)
+        kwargs: dict = {}
+        if tls != "none":
+            assert cert is not None
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*cert)
+            kwargs.update(ssl_context=context) if tls == "ssl" else kwargs.update(tls_context=context,
+                                                                                    require_starttls=True)
+        if login is not None:
+            # With implicit TLS aiosmtpd does not notice the connection is encrypted and would hide AUTH.
+            kwargs.update(authenticator=self._authenticator(login), auth_required=True,
+                          auth_require_tls=tls != "ssl")
+        self.controller = Controller(_Handler(self), hostname=self.host, port=self.port, **kwargs)
+
+    def _authenticator(self, login: tuple[str, str]):  # noqa: ANN202 - aiosmtpd's authenticator signature
+        def check(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+            ok = (auth_data.login.decode(), auth_data.password.decode()) == login
+            if ok:
+                self.logins.append(auth_data.login.decode())
+            return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
+
+        return check
 
     def settings(self, home: object, **extra: object) -> Settings:
-        """Settings sending to this server (plain SMTP on loopback, short timeout)."""
-        return Settings(home=home, smtp_host=self.host, smtp_port=self.port, smtp_tls="none", smtp_timeout=5.0,
-                        mail_from="paperboy <noreply@paperboy.test>", **extra)
+        """Settings sending to this server (on loopback, short timeout; "localhost" for a TLS certificate)."""
+        values: dict = {"smtp_host": "localhost" if self.tls != "none" else self.host, "smtp_port": self.port,
+                        "smtp_tls": self.tls, "smtp_timeout": 5.0, "mail_from": "paperboy <noreply@paperboy.test>"}
+        return Settings(home=home, **{**values, **extra})
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         deadline = time.monotonic() + timeout
@@ -85,6 +118,19 @@ class MailSink:
 
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for ``localhost`` (made by the openssl command line) and its key."""
+    if shutil.which("openssl") is None:
+        import pytest
+
+        pytest.skip("the openssl command is needed to make a test certificate")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out",
+                    str(cert)], check=True, capture_output=True, timeout=60)
+    return cert, key
 
 
 def sign_in_link(message: EmailMessage) -> str:

@@ -59,8 +59,10 @@ class ReadersSite:
         return sign_in_link(self.sink.wait_for(before + 1)[-1])
 
     def use_link(self, client: httpx.Client, link: str) -> httpx.Response:
+        """Open a sign-in link and press its button; a link that does not work answers the GET (400)."""
         page = client.get(link)
-        assert page.status_code == 200
+        if page.status_code != 200:
+            return page
         return client.post("/auth/verify", data={"token": field(page.text, "token"),
                                                  "csrf_token": field(page.text, "csrf_token")})
 

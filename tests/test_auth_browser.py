@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from mail_server import MailSink
+from mail_server import MailSink, sign_in_link
 from readers_site import ReadersSite, sign_in_browser, start_readers_site
 from test_browser import CHROMIUM, browser  # noqa: F401 - the shared Chromium fixture
 
@@ -55,6 +55,28 @@ def test_a_reader_signs_in_in_a_browser_and_manages_tokens(signed_in_page):
     page.goto(page.site.url + "/account")
     assert page.url.endswith("/auth/login")
     assert page.problems == []
+
+
+def test_a_link_opened_in_another_browser_needs_a_click(browser, readers_site):  # noqa: F811
+    asking, other = browser.new_context(), browser.new_context()
+    page = asking.new_page()
+    before = len(readers_site.sink.messages)
+    page.goto(readers_site.url + "/auth/login")
+    page.fill("#email", "elsewhere@example.org")
+    page.click("text=Mail me a sign-in link")
+    page.wait_for_url("**/auth/check-mail")
+    message = readers_site.sink.wait_for(before + 1)[-1]
+    assert message["To"] == "elsewhere@example.org"
+    link = sign_in_link(message)
+    stranger = other.new_page()
+    stranger.goto(link)
+    stranger.wait_for_timeout(300)  # time for a script that must not submit
+    assert stranger.url.startswith(readers_site.url + "/auth/verify")
+    assert stranger.locator("#sign-in-address").inner_text() == "elsewhere@example.org"
+    stranger.click("button:has-text('Sign in')")
+    stranger.wait_for_url("**/account")
+    asking.close()
+    other.close()
 
 
 def test_a_used_link_opened_again_says_so(browser, readers_site):  # noqa: F811

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import pytest
@@ -39,7 +40,8 @@ def test_a_reader_signs_in_through_the_mailed_link(site):
         assert c.get(link).status_code == 200  # a GET (a mail scanner's prefetch) does not use the link up
         assert first.headers["cache-control"] == "private, no-store"
         assert first.headers["referrer-policy"] == "no-referrer"
-        assert 'src="/static/sign-in.js' in first.text and "<button type=\"submit\">Sign in</button>" in first.text
+        assert 'src="/static/sign-in.js' in first.text and "data-auto-submit" in first.text  # the asking browser
+        assert "<button type=\"submit\">Sign in</button>" in first.text and "alice@example.org" in first.text
         response = c.post("/auth/verify", data={"token": field(first.text, "token"),
                                                 "csrf_token": field(first.text, "csrf_token")})
         assert response.status_code == 303 and response.headers["location"] == "/account"
@@ -54,6 +56,17 @@ def test_a_reader_signs_in_through_the_mailed_link(site):
         # The link is used up.
         again = site.use_link(c, link)
         assert again.status_code == 400 and "does not work" in again.text
+
+
+def test_a_link_opened_in_another_browser_waits_for_a_click(site):
+    """Login CSRF: a victim lured to an attacker's own link is not signed in to the attacker's account unawares."""
+    with site.client() as asker, site.client() as elsewhere:
+        link = site.request_link(asker, "attacker@example.org")
+        page = elsewhere.get(link)
+        assert page.status_code == 200 and "data-auto-submit" not in page.text
+        assert "Sign in as <strong id=\"sign-in-address\">attacker@example.org</strong>?" in page.text
+        assert "another browser" in page.text
+        assert site.use_link(elsewhere, link).status_code == 303  # a deliberate click still works (another device)
 
 
 def test_cookies_are_secure_behind_https(site):
@@ -262,3 +275,47 @@ def test_the_rate_limit_dependency_answers_429_with_retry_after(tmp_path):
     assert 0 < int(answers[2].headers["retry-after"]) <= 60
     assert answers[2].json()["error"].startswith("Too many requests")
     store.close()
+
+
+def test_a_hidden_paper_leaves_listings_at_once_cached_or_not(site):
+    service = AccountService(open_accounts(site.store), site.settings)
+    bearer = {"Authorization": f"Bearer {service.create_token(service.add_reader('a@example.org', is_admin=True))[1]}"}
+
+    def listed() -> set[str]:
+        return {p["id"] for p in httpx.get(site.url + "/api/v1/latest").json()["papers"]}
+
+    with site.client() as c:
+        assert listed() == {"2401.00001", "2401.00002"} and "Sparse attention" in c.get("/latest").text  # cached now
+        assert c.post("/api/v1/admin/papers/2401.00001/hide", headers=bearer).status_code == 200
+        deadline = time.monotonic() + 5  # data versions are re-read at most once a second
+        while "2401.00001" in listed() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listed() == {"2401.00002"}
+        assert "Sparse attention" not in c.get("/latest").text
+        assert "Sparse attention" not in c.get("/feeds/latest.atom").text
+        c.delete("/api/v1/admin/papers/2401.00001/hide", headers=bearer)
+        deadline = time.monotonic() + 5
+        while "2401.00001" not in listed() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listed() == {"2401.00001", "2401.00002"}
+
+
+def test_the_header_shows_the_signed_in_state_and_never_leaks_through_the_cache(site):
+    with site.client() as anonymous, site.client() as alice:
+        first = anonymous.get("/latest")
+        assert "/auth/login" in first.text and 'href="/account"' not in first.text
+        assert first.headers["cache-control"].startswith("public")
+        site.sign_in(alice, "alice@example.org")
+        mine = alice.get("/latest")
+        assert 'href="/account"' in mine.text and "alice@example.org" in mine.text
+        assert mine.headers["cache-control"] == "private, no-store"
+        again = anonymous.get("/latest")
+        assert "alice@example.org" not in again.text and 'href="/account"' not in again.text
+
+
+def test_the_account_page_names_its_json_twin(site):
+    with site.client() as c:
+        site.sign_in(c, "alice@example.org")
+        page = c.get("/account").text
+        twin = re.search(r'<link rel="alternate" type="application/json" href="([^"]+)">', page)[1]
+        assert c.get(twin).json()["reader"]["email"] == "alice@example.org"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mail_server import MailSink, free_port, sign_in_link
+from mail_server import MailSink, free_port, self_signed, sign_in_link
 from paperboy.accounts import AccountService, open_accounts
 from paperboy.config import ConfigError, Settings
 from paperboy.mail import LEASE_S, MAX_ATTEMPTS, SmtpConfig, backoff, message_id, send_pending
@@ -229,3 +229,63 @@ def test_smtp_settings_come_from_the_environment(tmp_path, monkeypatch):
     cfg = SmtpConfig.from_settings(settings)
     assert (cfg.host, cfg.port, cfg.tls) == ("smtp.example.org", 2525, "ssl")
     assert settings.base_url == "https://papers.example.org"
+
+
+def test_paperboy_serve_sends_mail_in_the_background(tmp_path):
+    import httpx
+
+    from readers_site import field
+
+    with MailSink() as sink:
+        port = free_port()
+        env = dict(os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+                   PAPERBOY_SMTP_HOST=sink.host, PAPERBOY_SMTP_PORT=str(sink.port), PAPERBOY_SMTP_TLS="none",
+                   PAPERBOY_BASE_URL=f"http://127.0.0.1:{port}")
+        proc = subprocess.Popen([sys.executable, "-c", "from paperboy.cli import main; main()", "--home",
+                                 str(tmp_path), "serve", "--port", str(port), "--no-access-log"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as c:
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        form = c.get("/auth/login")
+                        break
+                    except httpx.TransportError:
+                        assert time.monotonic() < deadline and proc.poll() is None, "paperboy serve did not start"
+                        time.sleep(0.2)
+                answer = c.post("/auth/login", data={"email": "reader@example.org",
+                                                     "csrf_token": field(form.text, "csrf_token")})
+                assert answer.status_code == 303
+            (message,) = sink.wait_for(1, timeout=30)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    assert sign_in_link(message).startswith(f"http://127.0.0.1:{port}/auth/verify?token=")
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit TLS: see mail_server
+@pytest.mark.parametrize("tls", ["starttls", "ssl"])
+def test_mail_goes_over_tls_with_a_login(store, tmp_path, monkeypatch, tls):
+    cert = self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))  # trust the test certificate (default verify paths)
+    outbox = open_accounts(store).outbox
+    outbox.enqueue(_mail(1), time.time())
+    with MailSink(tls=tls, cert=cert, login=("mailer", "s3cret")) as sink:
+        settings = sink.settings(tmp_path, smtp_user="mailer", smtp_password="s3cret")
+        assert send_pending(outbox, SmtpConfig.from_settings(settings)).sent == 1
+        assert [m["Subject"] for m in sink.wait_for(1)] == ["message 1"] and sink.logins == ["mailer"]
+
+
+def test_an_untrusted_certificate_or_a_wrong_password_keeps_the_mail(store, tmp_path, monkeypatch):
+    cert = self_signed(tmp_path)
+    outbox = open_accounts(store).outbox
+    outbox.enqueue(_mail(1), time.time())
+    with MailSink(tls="starttls", cert=cert, login=("mailer", "s3cret")) as sink:
+        settings = sink.settings(tmp_path, smtp_user="mailer", smtp_password="wrong")
+        assert send_pending(outbox, SmtpConfig.from_settings(settings)).retried == 1  # not trusted: no TLS
+        assert "CERTIFICATE_VERIFY_FAILED" in _row(store, "test:1")["last_error"]
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))
+        report = send_pending(outbox, SmtpConfig.from_settings(settings), clock=lambda: time.time() + 3600)
+        assert report.retried == 1 and "535" in _row(store, "test:1")["last_error"]
+        assert sink.messages == []

@@ -149,14 +149,19 @@ def test_bad_requests_are_refused_clearly(site):
     site.sign_in(cookie, "cat@example.org")
     assert cookie.post(f"/api/v1/papers/{A}/vote").status_code == 403  # a session needs its CSRF token
     assert cookie.post(f"/api/v1/papers/{A}/vote", headers={"X-CSRF-Token": "0" * 43}).status_code == 403
-    # A hidden paper is not there for readers (nor in trending); admins still reach it.
+    # A hidden paper is not there for readers; admins still reach it by id; trending leaves it out for everybody
+    # (a shared list, like every listing).
     ada.post(f"/api/v1/papers/{A}/vote")
+    anon = anonymous(site)
+    assert [it["paper"]["id"] for it in anon.get("/api/v1/trending?window=day").json()["items"]] == [A]
     svc = accounts(site)
     svc.hide_paper(svc.reader("root@example.org"), site.store.get(A).pid)
     assert ada.post(f"/api/v1/papers/{A}/save").status_code == 404
+    assert ada.get(f"/paper/{A}").status_code == 404
     assert admin.post(f"/api/v1/papers/{A}/save").status_code == 200
-    assert [it["paper"]["id"] for it in ada.get("/api/v1/trending?window=day").json()["items"]] != [A]
-    assert [it["paper"]["id"] for it in admin.get("/api/v1/trending?window=day").json()["items"]] == [A]
+    for who in (ada, admin, anon):
+        data = who.get("/api/v1/trending?window=day").json()
+        assert A not in [it["paper"]["id"] for it in data["items"]] and data["ranking"] == "newest"
     for params in ({"window": "year"}, {"date": "2026-02-30"}, {"window": "day", "week": "2026-W49"},
                    {"window": "day", "date": "99999-01-01"}, {"limit": 0}):
         assert anonymous(site).get("/api/v1/trending", params=params).status_code == 400, params

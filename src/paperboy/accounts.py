@@ -25,7 +25,7 @@ from paperboy.store import Store
 from paperboy.store.accounts import Accounts, ApiToken, Mail, Outbox, RateLimits, Reader
 
 __all__ = ["AccountService", "ApiToken", "InvalidEmail", "NotAllowed", "Reader", "SignInFailed", "csrf_token",
-           "normalise_email", "open_accounts"]
+           "normalise_email", "open_accounts", "same_browser_proof"]
 
 MAX_EMAIL = 254  # RFC 5321's limit on a path
 MAX_LOCAL = 64
@@ -122,6 +122,17 @@ def csrf_token(session_secret: str) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def same_browser_proof(link_secret: str) -> str:
+    """What the browser that asked for a link keeps (a cookie) to show it is the one opening the link.
+
+    A link opened elsewhere (another device, or a victim lured to an attacker's own link: "login CSRF") is
+    not used up automatically; the page names the address and waits for a click.  One-way, so the cookie
+    reveals nothing about the link.
+    """
+    raw = hashlib.sha256(b"paperboy same browser\x00" + link_secret.encode("utf-8", "surrogatepass")).digest()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 def site_url(settings: Settings) -> str:
     """The site's public base URL for links in mail: ``base_url``, else the configured host and port.
 
@@ -151,10 +162,11 @@ class AccountService:
 
     # -- sign-in -------------------------------------------------------------------------------------------------
 
-    def request_sign_in(self, email: object, ip: str) -> None:
+    def request_sign_in(self, email: object, ip: str) -> str:
         """Mail a sign-in link to ``email``: the same outcome whether or not the address has an account.
 
-        Raises :class:`InvalidEmail` for an address that is not one (that says nothing about accounts) and
+        Returns the :func:`same_browser_proof` of the link for the asking browser to keep.  Raises
+        :class:`InvalidEmail` for an address that is not one (that says nothing about accounts) and
         :class:`paperboy.ratelimit.RateLimited` past the per-IP or per-address limits.
         """
         self.limiter.rate_limit(f"signin-ip:{ip}", *SIGN_IN_PER_IP)
@@ -171,10 +183,17 @@ class AccountService:
         mail = Mail(key=f"sign-in:{link_hash.hex()[:32]}", recipient=address, subject="Your paperboy sign-in link",
                     text=text)
         self.accounts.add_sign_in_link(address, link_hash, now + minutes * 60, mail, now)
+        return same_browser_proof(secret)
+
+    def link_address(self, link_secret: str) -> str | None:
+        """The address a live sign-in link is for (without using it), or None for a link that does not work."""
+        if not _plausible(link_secret):
+            return None
+        return self.accounts.sign_in_link_email(digest(link_secret), self.clock())
 
     def sign_in(self, link_secret: str) -> tuple[Reader, str]:
         """Use a sign-in link: the reader and a new session secret (for the cookie), or :class:`SignInFailed`."""
-        if not isinstance(link_secret, str) or not 20 <= len(link_secret) <= 100:
+        if not _plausible(link_secret):
             raise SignInFailed
         now = self.clock()
         session = new_secret()
@@ -228,10 +247,18 @@ class AccountService:
     def hidden_papers(self) -> frozenset[int]:
         return self.accounts.hidden_papers()
 
+    def hidden_paper_ids(self) -> frozenset[str]:
+        return self.accounts.hidden_paper_ids()
+
     def purge(self) -> None:
         """Housekeeping: drop expired links, sessions and old rate-limit windows."""
         self.accounts.purge(self.clock())
         self.limiter.purge()
+
+
+def _plausible(secret: object) -> bool:
+    """Cheap shape check before hashing: our secrets are 43 characters; anything far off is not one."""
+    return isinstance(secret, str) and 20 <= len(secret) <= 100
 
 
 def _require_admin(reader: Reader) -> None:

@@ -83,6 +83,10 @@ class Accounts(ABC):
         """Store a sign-in link AND queue its mail in one transaction: both happen or neither does."""
 
     @abstractmethod
+    def sign_in_link_email(self, link_hash: bytes, now: float) -> str | None:
+        """The address a live (unused, unexpired) sign-in link is for, without using it."""
+
+    @abstractmethod
     def sign_in(self, link_hash: bytes, session_hash: bytes, session_expires_at: float, now: float) -> Reader | None:
         """Use a sign-in link once and open a session, atomically.
 
@@ -122,11 +126,16 @@ class Accounts(ABC):
 
     @abstractmethod
     def set_paper_hidden(self, pid: int, hidden: bool, by: int | None, now: float) -> bool:
-        """Hide (or show) a paper by its pid.  False for an unknown paper."""
+        """Hide (or show) a paper by its pid, counting as a change of the paper (its ``seq`` moves on, so
+        caches keyed by the papers version refresh).  False for an unknown paper."""
 
     @abstractmethod
     def hidden_papers(self) -> frozenset[int]:
-        """The pids of hidden papers (listings drop them for readers who are not admins)."""
+        """The pids of hidden papers (pages drop them for readers who are not admins)."""
+
+    @abstractmethod
+    def hidden_paper_ids(self) -> frozenset[str]:
+        """The ids (``Paper.id``) of hidden papers, for surfaces that hold papers rather than pids."""
 
     @abstractmethod
     def purge(self, now: float) -> None:

@@ -95,6 +95,11 @@ class SQLiteAccounts(Accounts):
                        (link_hash, email, now, expires_at))
             _enqueue(db, mail, now)
 
+    def sign_in_link_email(self, link_hash: bytes, now: float) -> str | None:
+        row = self.store.db.execute("SELECT email FROM sign_in_links WHERE link_hash=? AND used_at IS NULL "
+                                    "AND expires_at > ?", (link_hash, now)).fetchone()
+        return row[0] if row else None
+
     def sign_in(self, link_hash: bytes, session_hash: bytes, session_expires_at: float, now: float) -> Reader | None:
         db = self.store.db
         with _transaction(db):
@@ -167,17 +172,28 @@ class SQLiteAccounts(Accounts):
 
     def set_paper_hidden(self, pid: int, hidden: bool, by: int | None, now: float) -> bool:
         db = self.store.db
-        if db.execute("SELECT 1 FROM papers WHERE pid=?", (pid,)).fetchone() is None:
-            return False
-        if hidden:
-            db.execute("INSERT INTO hidden_papers(pid, hidden_by, hidden_at) VALUES (?,?,?) "
-                       "ON CONFLICT(pid) DO NOTHING", (pid, by, now))
-        else:
-            db.execute("DELETE FROM hidden_papers WHERE pid=?", (pid,))
+        with _transaction(db):
+            if db.execute("SELECT 1 FROM papers WHERE pid=?", (pid,)).fetchone() is None:
+                return False
+            if hidden:
+                cur = db.execute("INSERT INTO hidden_papers(pid, hidden_by, hidden_at) VALUES (?,?,?) "
+                                 "ON CONFLICT(pid) DO NOTHING", (pid, by, now))
+            else:
+                cur = db.execute("DELETE FROM hidden_papers WHERE pid=?", (pid,))
+            if cur.rowcount:
+                # Hiding changes what every page showing the paper may show: move the paper to the end of the
+                # change sequence, so caches keyed by the papers version (and the indexes) see a change.
+                seq = int(db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()[0]) + 1
+                db.execute("UPDATE meta SET value=? WHERE key='seq'", (str(seq),))
+                db.execute("UPDATE papers SET seq=? WHERE pid=?", (seq, pid))
         return True
 
     def hidden_papers(self) -> frozenset[int]:
         return frozenset(r[0] for r in self.store.db.execute("SELECT pid FROM hidden_papers"))
+
+    def hidden_paper_ids(self) -> frozenset[str]:
+        return frozenset(r[0] for r in self.store.db.execute(
+            "SELECT p.id FROM hidden_papers h JOIN papers p ON p.pid = h.pid"))
 
     def purge(self, now: float) -> None:
         db = self.store.db
@@ -195,12 +211,13 @@ class SQLiteOutbox(Outbox):
 
     def claim(self, worker: str, now: float, lease_s: float) -> OutboxMessage | None:
         db = self.store.db
+        due = ("SELECT id, key, recipient, subject, body_text, body_html, attempts, created_at FROM outbox "
+               "WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? "
+               "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at, id LIMIT 1")
+        if db.execute(due, (now, now)).fetchone() is None:  # idle senders poll without taking the write lock
+            return None
         with _transaction(db):
-            row = db.execute(
-                "SELECT id, key, recipient, subject, body_text, body_html, attempts, created_at FROM outbox "
-                "WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? "
-                "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at, id LIMIT 1",
-                (now, now)).fetchone()
+            row = db.execute(due, (now, now)).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE outbox SET claimed_by=?, lease_until=? WHERE id=?", (worker, now + lease_s, row[0]))

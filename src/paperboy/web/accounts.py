@@ -7,13 +7,14 @@ Every state change here is a POST/DELETE behind :func:`check_csrf`; every respon
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from paperboy.accounts import InvalidEmail, NotAllowed, Reader, SignInFailed
+from paperboy.accounts import InvalidEmail, NotAllowed, Reader, SignInFailed, same_browser_proof
 from paperboy.ratelimit import RateLimited
 from paperboy.store.accounts import ApiToken
 from paperboy.web.auth import (
@@ -35,6 +36,8 @@ from paperboy.web.auth import (
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1", tags=["account"])
 
+#: Set by the sign-in request; lets the browser that asked for a link use it without a click.
+SAME_BROWSER_COOKIE = "paperboy_signin"
 BAD_LINK = ("This sign-in link does not work: it may have expired (links last {minutes} minutes), been used "
             "already, or been copied incompletely. Ask for a new one.")
 CSRF = [Depends(check_csrf)]
@@ -84,8 +87,9 @@ def sign_in_page(request: Request) -> HTMLResponse:
 def sign_in_request(request: Request, form: FormFields) -> Response:
     """Mail a sign-in link; the answer is the same whether or not the address has an account."""
     email = form.get("email", "")
+    service = account_service(request)
     try:
-        account_service(request).request_sign_in(email, client_ip(request))
+        proof = service.request_sign_in(email, client_ip(request))
     except InvalidEmail as exc:
         return _page(request, "account/sign_in.html", 400, email=email[:254], error=str(exc))
     except RateLimited as exc:
@@ -94,7 +98,10 @@ def sign_in_request(request: Request, form: FormFields) -> Response:
                      error=f"Too many sign-in requests: try again in about {minutes} minute(s).")
         page.headers["Retry-After"] = str(exc.retry_after)
         return page
-    return _redirect("/auth/check-mail")
+    response = _redirect("/auth/check-mail")
+    response.set_cookie(SAME_BROWSER_COOKIE, proof, max_age=service.settings.sign_in_link_minutes * 60,
+                        httponly=True, samesite="lax", secure=is_https(request), path="/auth")
+    return response
 
 
 @router.get("/auth/check-mail", response_class=HTMLResponse)
@@ -104,8 +111,20 @@ def check_mail_page(request: Request) -> HTMLResponse:
 
 @router.get("/auth/verify", response_class=HTMLResponse)
 def verify_page(request: Request, token: str = "") -> HTMLResponse:
-    """The page a mailed link opens: a form that uses the link (a GET never does)."""
-    page = _page(request, "account/verify.html", token=token[:200], error=None)
+    """The page a mailed link opens: a form that uses the link (a GET never does).
+
+    In the browser that asked for the link the form goes at once; anywhere else it names the address and
+    waits for a click, so nobody is signed in to somebody else's account unawares (login CSRF).
+    """
+    service = account_service(request)
+    address = service.link_address(token)
+    if address is None:
+        page = _page(request, "account/verify.html", 400, token="", address=None, auto=False,
+                     error=BAD_LINK.format(minutes=service.settings.sign_in_link_minutes))
+    else:
+        proof = request.cookies.get(SAME_BROWSER_COOKIE, "")
+        auto = hmac.compare_digest(proof.encode(), same_browser_proof(token).encode())
+        page = _page(request, "account/verify.html", token=token, address=address, auto=auto, error=None)
     page.headers["Referrer-Policy"] = "no-referrer"  # the URL holds the secret
     return page
 
@@ -117,13 +136,15 @@ def verify(request: Request, form: FormFields) -> Response:
         reader, session = service.sign_in(form.get("token", ""))
     except SignInFailed:
         minutes = service.settings.sign_in_link_minutes
-        return _page(request, "account/verify.html", 400, error=BAD_LINK.format(minutes=minutes), token="")
+        return _page(request, "account/verify.html", 400, error=BAD_LINK.format(minutes=minutes), token="",
+                     address=None, auto=False)
     if previous := request.cookies.get(SESSION_COOKIE):
         service.sign_out(previous)
     response = _redirect("/account")
     response.set_cookie(SESSION_COOKIE, session, max_age=service.session_seconds, httponly=True, samesite="lax",
                         secure=is_https(request), path="/")
     response.delete_cookie(ANON_CSRF_COOKIE, path="/")
+    response.delete_cookie(SAME_BROWSER_COOKIE, path="/auth")
     return response
 
 

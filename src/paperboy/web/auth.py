@@ -71,6 +71,15 @@ def current_reader(request: Request) -> Reader | None:
     return reader
 
 
+def display_reader(request: Request) -> Reader | None:
+    """The reader for showing the signed-in state on a public page: bad credentials just show "Sign in" there
+    (routes that act for a reader answer them with 401)."""
+    try:
+        return current_reader(request)
+    except HTTPException:
+        return None
+
+
 def require_reader(request: Request) -> Reader:
     """The signed-in reader, or 401."""
     reader = current_reader(request)

@@ -17,7 +17,6 @@ from paperboy import periods
 from paperboy.periods import PeriodError
 from paperboy.query import MAX_OFFSET
 from paperboy.trending import HALF_LIVES, PERIOD_KIND, WEIGHTS, WINDOWS, period_phrase, rank
-from paperboy.web.auth import current_reader
 from paperboy.web.errors import WebError
 from paperboy.web.paging import listing_url, page_links
 from paperboy.web.params import DEFAULT_LIMIT, check_page
@@ -54,8 +53,8 @@ def ranking_data(request: Request, window: str, day: date, limit: int,
     svc = services(request)
     now = sig.clock()
     check_page(limit, offset)
-    ranking = rank(sig.events, window, day, now, limit=limit, offset=offset,
-                   exclude=hidden_from(request, current_reader(request)))
+    # Hidden papers leave shared lists for everybody, admins included (as in every listing: Services.newest).
+    ranking = rank(sig.events, window, day, now, limit=limit, offset=offset, exclude=hidden_from(request, None))
     period = periods.around(day)[PERIOD_KIND[window]]
     phrase = period_phrase(window, ranking.start, now)
     stored = {sp.pid: sp.paper for sp in svc.store.get_many([i.pid for i in ranking.items])}
