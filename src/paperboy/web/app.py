@@ -105,6 +105,10 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
     from paperboy.web import accounts, api, feeds, hf_compat, ops, pages, views, votes
 
     votes.install(app)  # the "events" data version, and the vote / save / view routes
+    from paperboy.web import collections, me
+
+    collections.install(app)  # the reader's library (after votes: saves go to the default collection)
+    me.install(app)
 
     app.include_router(accounts.router)
     app.include_router(accounts.api_router)
