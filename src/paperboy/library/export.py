@@ -194,12 +194,14 @@ def import_reader(library: Library, reader: int, data: object) -> list[str]:
 # -- BibTeX and CSV -----------------------------------------------------------------------------------------------
 
 _TEX_SPECIALS = {"\\": r"\textbackslash{}", "{": r"\textbraceleft{}", "}": r"\textbraceright{}", "%": r"\%",
-                 "&": r"\&", "#": r"\#", "$": r"\$", "_": r"\_", "^": r"\^{}", "~": r"\~{}"}
-_TEX_SPECIAL = re.compile(r"[\\{}%&#$_^~]")
+                 "&": r"\&", "#": r"\#", "$": r"\$", "_": r"\_", "^": r"\^{}", "~": r"\~{}",
+                 "<": r"\textless{}", ">": r"\textgreater{}"}
+_TEX_SPECIAL = re.compile(r"[\\{}%&#$_^~<>]")
 
 
 def tex_text(text: str) -> str:
-    """Plain text (a reader's note) as a TeX field value: every special character escaped, braces balanced."""
+    """Plain text (a reader's note) as a TeX field value: every special character escaped, braces balanced, and
+    no raw ``<``/``>`` (a bibliography page that pastes fields into HTML gets no markup from a note)."""
     flat = " ".join(text.split())
     return _TEX_SPECIAL.sub(lambda m: _TEX_SPECIALS[m[0]], flat)
 
