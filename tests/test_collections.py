@@ -151,3 +151,20 @@ def test_pages_escape_and_forms_need_the_sessions_csrf_token(site):
     assert client.get(f"/api/v1/collections/{cid}").json()["shared"] is True
     assert client.post(path, data={"action": "delete", "csrf_token": csrf}).headers["location"] == "/collections"
     assert httpx.get(link, timeout=10).status_code == 404
+
+
+def test_each_library_page_links_its_json_twin(site):
+    client = site.client()
+    assert client.get("/collections").headers["location"] == "/auth/login"
+    site.sign_in(client, "ada@example.org")
+    csrf = site.csrf(client)
+    cid = client.post("/api/v1/collections", json={"name": "Twins"}, headers={"X-CSRF-Token": csrf}).json()["id"]
+    link = client.post(f"/api/v1/collections/{cid}/share", headers={"X-CSRF-Token": csrf}).json()["url"]
+    for path in ("/collections", f"/collections/{cid}", "/me", link.removeprefix(site.url)):
+        page = client.get(path)
+        assert page.status_code == 200 and page.headers["cache-control"] == "private, no-store", path
+        twin = field(page.text.replace('<link rel="alternate" type="application/json" href=', 'name="twin" value='),
+                     "twin")
+        assert twin == "/api/v1" + path
+        data = client.get(twin)
+        assert data.status_code == 200 and data.headers["content-type"] == "application/json", path

@@ -27,6 +27,7 @@ from paperboy.web.auth import (
     PRIVATE,
     check_csrf,
     csrf_for,
+    current_reader,
     display_reader,
     finish_private,
     form_data,
@@ -156,7 +157,9 @@ def _detail(request: Request, reader: Reader, collection_id: int) -> tuple[Colle
 
 @router.get("/collections", response_class=HTMLResponse)
 def collections_page(request: Request) -> Response:
-    reader = require_reader(request)
+    reader = current_reader(request)
+    if reader is None:
+        return redirect("/auth/login")
     return page(request, "collections.html", heading="Your collections", **_overview(request, reader),
                 json_url="/api/v1/collections", error=None)
 
@@ -167,12 +170,18 @@ def collections_json(request: Request) -> JSONResponseFast:
     return private_json(_overview(request, require_reader(request)))
 
 
+def _page_context(request: Request, c: Collection, entries: list[Entry], *, json_url: str | None = None,
+                  read_only: bool = False, share_url: str | None = None) -> dict[str, Any]:
+    """What collection.html shows: the owner's page (forms) or the read-only shared one."""
+    return {"heading": c.name, "collection": collection_json(request, c), "entries": items_json(request, entries),
+            "json_url": json_url or f"/api/v1/collections/{c.id}", "read_only": read_only, "share_url": share_url}
+
+
 @router.get("/collections/{collection_id}", response_class=HTMLResponse)
 def collection_page(request: Request, collection_id: int) -> Response:
     reader = require_reader(request)
     c, entries = _detail(request, reader, collection_id)
-    return page(request, "collection.html", heading=c.name, collection=collection_json(request, c), entries=items_json(request, entries),
-                json_url=f"/api/v1/collections/{c.id}", share_url=None, read_only=False)
+    return page(request, "collection.html", **_page_context(request, c, entries))
 
 
 @api.get("/collections/{collection_id}", response_model=CollectionPageOut, responses=LIBRARY_ERRORS,
@@ -303,9 +312,8 @@ async def collection_form(request: Request, collection_id: int) -> Response:
     if action == "share":  # the new link is shown on this answer only, never put in a URL of ours
         secret = await run_in_threadpool(call, lib.share, reader.id, collection_id)
         c, entries = await run_in_threadpool(_detail, request, reader, collection_id)
-        return _no_referrer(page(request, "collection.html", heading=c.name, collection=collection_json(request, c), read_only=False,
-                                 entries=items_json(request, entries), json_url=f"/api/v1/collections/{c.id}",
-                                 share_url=f"{base(request)}/shared/{secret}"))
+        return _no_referrer(page(request, "collection.html", **_page_context(
+            request, c, entries, share_url=f"{base(request)}/shared/{secret}")))
 
     def act() -> str:
         if action == "note":
@@ -346,9 +354,9 @@ def _no_referrer(response: Response) -> Response:
 @router.get("/shared/{secret}", response_class=HTMLResponse)
 def shared_page(request: Request, secret: str) -> Response:
     c, entries = _shared(request, secret)
+    context = _page_context(request, c, entries, json_url=f"/api/v1/shared/{secret}", read_only=True)
     html = request.app.state.services.env.get_template("collection.html").render(
-        heading=c.name, collection=collection_json(request, c), entries=items_json(request, entries), json_url=f"/api/v1/shared/{secret}",
-        read_only=True, reader=display_reader(request), csrf_token=None, share_url=None)
+        **context, reader=display_reader(request), csrf_token=None)
     return _no_referrer(HTMLResponse(html))
 
 

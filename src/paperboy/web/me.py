@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from paperboy.library.export import MAX_IMPORT_BYTES, bibtex, csv_text, export_reader, import_reader
-from paperboy.web.auth import PRIVATE, SESSION_COOKIE, form_data, is_https, rate_limit, require_reader
+from paperboy.web.auth import PRIVATE, SESSION_COOKIE, current_reader, form_data, is_https, rate_limit, require_reader
 from paperboy.web.collection_models import LIBRARY_ERRORS, ImportOut, MeOut
 from paperboy.web.collections import GUARDS, base, call, json_body, json_object, library, page, private_json, redirect
 from paperboy.web.errors import WebError
@@ -44,6 +44,8 @@ def _summary(request: Request) -> dict[str, Any]:
 
 @router.get("/me", response_class=HTMLResponse)
 def me_page(request: Request) -> Response:
+    if current_reader(request) is None:
+        return redirect("/auth/login")
     return page(request, "me.html", heading="Your data", json_url="/api/v1/me", error=None, **_summary(request))
 
 
