@@ -55,7 +55,7 @@ def test_save_share_export_delete_and_import_again(signed_in_page, browser, tmp_
     assert [s["paper"] for s in doc["saves"]] == [paper.id] and doc["collections"][0]["items"][0]["note"] == NOTE
     with page.expect_download() as got:
         page.click("#export-bib")
-    bib = bibtexparser.parse_string(open(got.value.path(), encoding="utf-8").read())
+    bib = bibtexparser.parse_string(got.value.path().read_text(encoding="utf-8"))
     assert not bib.failed_blocks and [e["eprint"] for e in bib.entries] == [paper.id]
 
     page.fill("#confirm", "someone-else@example.org")
