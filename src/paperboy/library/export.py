@@ -215,7 +215,7 @@ def bibtex(library: Library, reader: int) -> str:
     """The papers in the reader's collections as BibTeX, each once, with unique keys and the reader's notes."""
     from paperboy.web.render import bibtex as paper_bibtex
 
-    entries, seen, keys = [], set(), set()
+    entries, seen, keys, tries = [], set(), set(), {}
     for _, entry in _saved(library, reader):
         if entry.paper is None or entry.paper.pid in seen:
             continue
@@ -223,10 +223,9 @@ def bibtex(library: Library, reader: int) -> str:
         text = paper_bibtex(entry.paper.paper)
         head, _, body = text.partition(",\n")
         key = base = head.removeprefix("@misc{")
-        n = 0
-        while key in keys:
-            n += 1
-            key = f"{base}{chr(ord('a') + (n - 1) % 26)}{(n - 1) // 26 or ''}"
+        while key in keys:  # same author, year and title word: smith2024graph, smith2024graph2, ...
+            tries[base] = tries.get(base, 1) + 1
+            key = f"{base}{tries[base]}"
         keys.add(key)
         if entry.item.note:
             body = body.removesuffix("\n}") + f",\n  note = {{{tex_text(entry.item.note)}}}\n}}"

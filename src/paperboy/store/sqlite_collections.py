@@ -90,9 +90,12 @@ class SQLiteCollections(Collections):
                                            (collection_id, reader)).fetchone())
 
     def ensure_default(self, reader: int, now: float) -> Collection:
-        db = self.db
-        with _transaction(db):
-            cid = _ensure_default(db, reader, now)
+        row = self.db.execute("SELECT id FROM collections WHERE reader=? AND is_default=1", (reader,)).fetchone()
+        if row is not None:  # the common case needs no write lock
+            cid = row[0]
+        else:
+            with _transaction(self.db) as db:
+                cid = _ensure_default(db, reader, now)
         found = self.get(reader, cid)
         assert found is not None
         return found
