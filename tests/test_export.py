@@ -112,6 +112,11 @@ def test_papers_this_instance_lacks_are_kept_by_id_and_reported(site):
     assert again["votes"] == doc["votes"] and again["saves"] == doc["saves"]
     elsewhere = next(c for c in again["collections"] if c["name"] == "Elsewhere")
     assert elsewhere["items"] == doc["collections"][0]["items"]
+    saved = next(c for c in again["collections"] if c["default"])
+    assert [i["paper"] for i in saved["items"]] == ["1999.00002"]  # the pending save is in the default collection
+    cid = bob.get("/api/v1/collections").json()["collections"][0]["id"]
+    assert bob.delete(f"/api/v1/collections/{cid}/items/1999.00002").status_code == 204
+    assert export(bob)["saves"] == []  # removing it unsaves it, as for papers that are here
 
 
 def test_bad_imports_are_refused_with_a_clear_status(site):

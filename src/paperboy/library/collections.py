@@ -153,8 +153,10 @@ class Library:
             raise not_found("paper in this collection")
         if collection.is_default and entry.item.pid is not None:
             self.signals.mark(reader, entry.item.pid, Kind.SAVE, False)
-        else:
-            self.collections.remove_item(collection.id, paper_id)
+            return
+        self.collections.remove_item(collection.id, paper_id)
+        if collection.is_default:  # an imported save of a paper not here: the save goes with the item
+            self.collections.remove_pending(reader, Kind.SAVE.value, paper_id)
 
     def reorder(self, reader: int, collection_id: int, paper_ids: object) -> None:
         """Put the given papers first in this order (the rest keep theirs after them)."""

@@ -140,6 +140,8 @@ def import_reader(library: Library, reader: int, data: object) -> list[str]:
             pid = pid_of(ref)
             if pid is None:
                 store.add_pending(reader, kind.value, ref, at)
+                if kind is Kind.SAVE:  # the default collection holds every save, known paper or not
+                    store.add_item(default.id, None, ref, "", at)
                 missing[key].append(ref)
             else:
                 events.append(Event(0, datetime.fromtimestamp(at, UTC), kind, pid, f"r:{reader}"))

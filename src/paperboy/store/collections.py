@@ -112,6 +112,10 @@ class Collections(ABC):
         """Keep an imported mark of an unknown paper (once per kind and paper)."""
 
     @abstractmethod
+    def remove_pending(self, reader: int, kind: str, paper_ref: str) -> None:
+        """Forget an imported mark of an unknown paper (the reader removed it)."""
+
+    @abstractmethod
     def standing_marks(self, reader: int) -> list[PendingMark]:
         """The reader's current upvotes and saves (kind, paper id, when set), oldest first, for export."""
 

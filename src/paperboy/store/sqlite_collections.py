@@ -181,6 +181,11 @@ class SQLiteCollections(Collections):
             self.db.execute("INSERT INTO pending_marks(reader, kind, paper_ref, at) VALUES (?,?,?,?) "
                             "ON CONFLICT DO NOTHING", (reader, kind, paper_ref, at))
 
+    def remove_pending(self, reader: int, kind: str, paper_ref: str) -> None:
+        with _transaction(self.db):
+            self.db.execute("DELETE FROM pending_marks WHERE reader=? AND kind=? AND paper_ref=?",
+                            (reader, kind, paper_ref))
+
     def standing_marks(self, reader: int) -> list[PendingMark]:
         rows = self.db.execute("SELECT m.kind, p.id, m.at FROM reader_marks m JOIN papers p ON p.pid = m.pid "
                                "WHERE m.reader=? ORDER BY m.at, p.id", (reader,)).fetchall()
