@@ -168,3 +168,23 @@ def test_each_library_page_links_its_json_twin(site):
         assert twin == "/api/v1" + path
         data = client.get(twin)
         assert data.status_code == 200 and data.headers["content-type"] == "application/json", path
+
+
+def test_rebuilding_the_events_keeps_the_default_collections_notes_and_order(store):
+    from paperboy.events import open_signals
+    from paperboy.library.collections import open_library
+    from paperboy.store.events import Kind
+
+    store.write_batch(PAPERS, [])
+    reader = open_accounts(store).accounts.add_reader("ada@example.org", 0.0).id
+    signals = open_signals(store)
+    lib = open_library(store, signals)
+    a, b = (store.get(p.id) for p in PAPERS)
+    signals.mark(reader, a.pid, Kind.SAVE, True)
+    signals.mark(reader, b.pid, Kind.SAVE, True)
+    saved = lib.of_reader(reader)[0]
+    lib.note(reader, saved.id, A, "keep me")
+    lib.reorder(reader, saved.id, [B, A])
+    signals.events.rebuild()  # replays the log without logging: the collection is left as it is
+    assert [(e.item.paper_id, e.item.note) for e in lib.entries(saved)] == [(B, ""), (A, "keep me")]
+    assert signals.states(reader, [a.pid])[a.pid].saved
