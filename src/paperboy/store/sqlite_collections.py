@@ -42,12 +42,16 @@ def _collection(row: tuple | None) -> Collection | None:
     return Collection(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), row[6], row[7])
 
 
-def _ensure_default(db: sqlite3.Connection, reader: int, now: float) -> int:
+def _ensure_default(db: sqlite3.Connection, reader: int, now: float) -> int | None:
+    """The reader's default collection, created if missing; None when ``reader`` has no account (the events
+    layer also records marks of bare reader numbers: replays, benchmarks)."""
     row = db.execute("SELECT id FROM collections WHERE reader=? AND is_default=1", (reader,)).fetchone()
     if row:
         return row[0]
-    return db.execute("INSERT INTO collections(reader, name, is_default, position, created_at) VALUES (?,?,1,0,?) "
-                      "RETURNING id", (reader, DEFAULT_NAME, now)).fetchall()[0][0]
+    made = db.execute("INSERT INTO collections(reader, name, is_default, position, created_at) "
+                      "SELECT id, ?, 1, 0, ? FROM users WHERE id=? RETURNING id",
+                      (DEFAULT_NAME, now, reader)).fetchall()
+    return made[0][0] if made else None
 
 
 def _append(db: sqlite3.Connection, collection: int, pid: int | None, ref: str, note: str, now: float) -> bool:
@@ -64,8 +68,10 @@ def saved_to_default(db: sqlite3.Connection, reader: int, pid: int, on: bool, at
     """Mirror a save (``on``) or unsave of ``pid`` into the reader's default collection, in the caller's
     transaction (the events backend's)."""
     if on:
-        ref = db.execute("SELECT id FROM papers WHERE pid=?", (pid,)).fetchone()[0]
-        _append(db, _ensure_default(db, reader, at), pid, ref, "", at)
+        collection = _ensure_default(db, reader, at)
+        if collection is not None:
+            ref = db.execute("SELECT id FROM papers WHERE pid=?", (pid,)).fetchone()[0]
+            _append(db, collection, pid, ref, "", at)
     else:
         db.execute("DELETE FROM collection_items WHERE pid=? AND collection IN "
                    "(SELECT id FROM collections WHERE reader=? AND is_default=1)", (pid, reader))
@@ -96,8 +102,9 @@ class SQLiteCollections(Collections):
         else:
             with _transaction(self.db) as db:
                 cid = _ensure_default(db, reader, now)
-        found = self.get(reader, cid)
-        assert found is not None
+        found = self.get(reader, cid) if cid is not None else None
+        if found is None:
+            raise LookupError(f"no reader {reader}")
         return found
 
     def create(self, reader: int, name: str, description: str, now: float) -> Collection | None:
