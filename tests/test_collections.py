@@ -94,6 +94,13 @@ def test_share_links_are_read_only_revocable_and_die_with_the_collection(site):
     assert anon.get(link + "x").status_code == 404  # a guessed link
     assert anon.get(site.url + "/shared/" + "A" * 43).status_code == 404
     assert anon.get(link).status_code == 200  # the shared response cache never kept it: revoking works at once
+    svc = AccountService(open_accounts(site.store), site.settings)
+    admin, ada_id = svc.add_reader("admin@example.org", is_admin=True), svc.add_reader("ada@example.org").id
+    svc.hide_reader(admin, ada_id, True)
+    assert anon.get(link).status_code == 404  # a reader hidden by an admin shares nothing
+    svc.hide_reader(admin, ada_id, False)
+    assert anon.get(link).status_code == 200
+    ada = token_client(site, "ada@example.org")  # a fresh token after being hidden and shown again
     assert ada.delete(f"/api/v1/collections/{cid}/share").status_code == 204
     assert anon.get(link).status_code == 404
     second = ada.post(f"/api/v1/collections/{cid}/share").json()["url"]

@@ -101,7 +101,7 @@ class Collections(ABC):
 
     @abstractmethod
     def by_share(self, share_hash: bytes) -> Collection | None:
-        """The collection a share link opens, if it is still shared."""
+        """The collection a share link opens, if it is still shared (and its owner is not hidden by an admin)."""
 
     @abstractmethod
     def pending(self, reader: int) -> list[PendingMark]:

@@ -175,8 +175,9 @@ class SQLiteCollections(Collections):
                             (share_hash, collection_id, reader))
 
     def by_share(self, share_hash: bytes) -> Collection | None:
-        return _collection(self.db.execute(f"SELECT {_COLUMNS} FROM collections c WHERE c.share_hash=?",
-                                           (share_hash,)).fetchone())
+        return _collection(self.db.execute(  # a reader hidden by an admin shares nothing
+            f"SELECT {_COLUMNS} FROM collections c JOIN users u ON u.id = c.reader WHERE c.share_hash=? "
+            "AND u.hidden = 0", (share_hash,)).fetchone())
 
     def pending(self, reader: int) -> list[PendingMark]:
         rows = self.db.execute("SELECT kind, paper_ref, at FROM pending_marks WHERE reader=? ORDER BY at, paper_ref",
