@@ -147,3 +147,19 @@ def test_ctrl_c_says_what_was_kept_and_exits_130(tmp_path, datasets, model_cache
     assert "Run the same command again to resume." in err and "Aborted!" not in err
     resumed = CliRunner().invoke(main, ["--home", str(settings.home), "index", "--no-embed", "--json"])
     assert orjson.loads(resumed.stdout)["lexical"] == 0  # the lexical pass was kept
+
+
+def test_interrupt_message_names_what_was_kept():
+    from paperboy.index import SyncReport
+    from paperboy.ingest import IngestSummary
+
+    during_ingest = pipeline.PipelineInterrupted(pipeline.PipelineReport(ingested_kept=4000), "ingest")
+    assert during_ingest.kept() == ("interrupted during ingest: kept 4,000 ingested records (re-ingesting skips "
+                                    "them quickly). Run the same command again to resume.")
+    lexical = pipeline.PipelineReport(index=SyncReport(interrupted_in="lexical"))
+    assert "the lexical index as it was" in pipeline.PipelineInterrupted(lexical, "index").kept()
+    embed = pipeline.PipelineReport(ingest=IngestSummary(added=5), ingested_kept=5,
+                                    index=SyncReport(lexical=5, embedded=3, interrupted_in="embed"), vectors=3)
+    assert pipeline.PipelineInterrupted(embed, "index").kept() == (
+        "interrupted during index: kept 5 ingested records (re-ingesting skips them quickly); 5 papers indexed "
+        "lexically; 3 vectors, saved at the last checkpoint. Run the same command again to resume.")

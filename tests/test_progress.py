@@ -26,12 +26,12 @@ def test_plain_lines_have_counts_rate_and_eta() -> None:
     clock.now += 1
     report("embed", 50, 1000)
     clock.now += 4
-    report("embed", 700, 1000)  # 1000 in 10 s
+    report("embed", 700, 1000)  # 1000 in 10 s: the stage ends with its last item
+    clock.now += 30  # e.g. loading a model for the next stage
     report.close()
     assert out.getvalue().splitlines() == [
         "embed: 0 of 1,000 papers",
         "embed: 250 of 1,000 papers, 50/s, ETA 15s",
-        "embed: 1,000 of 1,000 papers, 100/s",
         "embed: 1,000 papers in 10s, 100/s",
     ]
 

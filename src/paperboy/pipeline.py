@@ -66,8 +66,8 @@ class PipelineInterrupted(KeyboardInterrupt):
         if r.ingest is not None or self.stage == "ingest":
             parts.append(f"{r.ingested_kept:,} ingested records (re-ingesting skips them quickly)")
         if r.index is not None:
-            parts.append(f"{r.index.lexical:,} papers indexed lexically" if r.index.lexical else
-                         "the lexical index as it was (its pass had not finished)")
+            parts.append("the lexical index as it was (its pass had not finished)"
+                         if r.index.interrupted_in == "lexical" else f"{r.index.lexical:,} papers indexed lexically")
             parts.append(f"{r.vectors:,} vectors, saved at the last checkpoint")
         kept = "; ".join(parts) or "nothing new"
         return f"interrupted during {self.stage}: kept {kept}. Run the same command again to resume."

@@ -74,6 +74,8 @@ class ProgressReporter:
         self.done += n
         if self._bar is not None:
             self._bar.update(n)
+        elif self.total is not None and self.done >= self.total:
+            self.close()  # now, not when the next stage starts: its set-up (loading a model) is not this stage's
         elif self.clock() - self._last_line >= self.every:
             self._line()
 

@@ -72,6 +72,7 @@ class SyncReport:
     skipped_unchanged: int = 0  # changed papers whose embedded text did not change
     embed_error: str | None = None  # why embedding was skipped, if it was
     checkpoints: int = 0  # vector index checkpoints written (by count, by time, at the end or on interrupt)
+    interrupted_in: str | None = None  # "lexical" or "embed" when Ctrl-C stopped the sync there
 
     def line(self) -> str:
         s = f"lexical: {self.lexical:,} papers indexed; embeddings: {self.embedded:,} papers embedded"
@@ -226,9 +227,11 @@ class Indexes:
         """
         report = SyncReport()
         with self._lock, self._process_lock():
+            stage = "lexical"  # until the lexical pass is committed
             try:
                 lexical_progress = _stage_progress(progress, "lexical", store, self.lexical.last_seq)
                 report.lexical = self.lexical.sync(store, progress=lexical_progress, batch=batch)
+                stage = "embed"
                 if not (embed and self._want_embed):
                     report.embed_error = self._embedder_error or "embeddings not requested"
                     return report
@@ -244,6 +247,7 @@ class Indexes:
                     dim = int(getattr(embed_fn, "dim", 384))
                 self._sync_vectors(store, embed_fn, model_id, dim, progress, report, batch)
             except KeyboardInterrupt as exc:
+                report.interrupted_in = stage
                 raise SyncInterrupted(report) from exc
         return report
 
@@ -281,6 +285,13 @@ class Indexes:
         interval = float(self.settings.index_checkpoint_s)
         last_save = time.monotonic()
         tick = _stage_progress(progress, "embed", store, seq)
+        unreported = 0  # papers read since the last progress report (reported per embedder call, not per batch)
+
+        def report_read() -> None:
+            nonlocal unreported
+            if tick and unreported:
+                tick(unreported)
+            unreported = 0
 
         def flush() -> None:
             nonlocal since_save
@@ -294,6 +305,7 @@ class Indexes:
             report.embedded += len(pending)
             since_save += len(pending)
             pending.clear()
+            report_read()
 
         def checkpoint(upto: int) -> None:
             nonlocal since_save, last_save, interval
@@ -312,6 +324,7 @@ class Indexes:
                 if not changed:
                     break
                 for sp in changed:
+                    unreported += 1
                     text = embed_text(sp.paper)
                     h = text_hash(text)
                     if state.get(sp.pid) == h:
@@ -322,8 +335,7 @@ class Indexes:
                         flush()
                 flush()
                 seq = changed[-1].seq
-                if tick:
-                    tick(len(changed))
+                report_read()
                 if since_save >= SAVE_EVERY or (since_save and time.monotonic() - last_save >= interval):
                     checkpoint(seq)
         except KeyboardInterrupt:
