@@ -32,7 +32,7 @@ from paperboy.config import Settings
 from paperboy.index.lexical import LexicalBusy, LexicalIndex, LexicalParams
 from paperboy.papers import Paper
 from paperboy.progress import ProgressFn
-from paperboy.store.base import Store, StoredPaper
+from paperboy.store.base import Store
 
 if TYPE_CHECKING:  # pragma: no cover
     from paperboy.index.embed import Embedder
@@ -281,36 +281,16 @@ class Indexes:
         vectors = self.vectors(dim, create=True)
         pending: list[tuple[int, int, str]] = []
         since_save = 0
-        seq = state.seq
+        done = state.seq  # every paper up to this store sequence is embedded (or unchanged): a valid checkpoint
         interval = float(self.settings.index_checkpoint_s)
         last_save = time.monotonic()
-        tick = _stage_progress(progress, "embed", store, seq)
+        tick = _stage_progress(progress, "embed", store, done)
         unreported = 0  # papers read since the last progress report (reported per embedder call, not per batch)
 
-        def report_read() -> None:
-            nonlocal unreported
-            if tick and unreported:
-                tick(unreported)
-            unreported = 0
-
-        def flush() -> None:
-            nonlocal since_save
-            if not pending:
-                return
-            vecs = np.asarray(embed_fn([t for _, _, t in pending]), dtype=np.float32)
-            pids = np.asarray([p for p, _, _ in pending], dtype=np.int64)
-            vectors.add(pids, vecs)
-            for p, h, _ in pending:
-                state.set(p, h)
-            report.embedded += len(pending)
-            since_save += len(pending)
-            pending.clear()
-            report_read()
-
-        def checkpoint(upto: int) -> None:
+        def checkpoint() -> None:
             nonlocal since_save, last_save, interval
             started = time.monotonic()
-            state.seq = max(state.seq, upto)
+            state.seq = max(state.seq, done)
             vectors.save()
             state.save()
             report.checkpoints += 1
@@ -318,11 +298,26 @@ class Indexes:
             last_save = time.monotonic()
             interval = max(interval, (last_save - started) / SAVE_SHARE)
 
+        def flush(upto: int) -> None:
+            """Embed what is pending; then every paper up to ``upto`` is done (papers come in sequence order)."""
+            nonlocal since_save, done, unreported
+            if pending:
+                vecs = np.asarray(embed_fn([t for _, _, t in pending]), dtype=np.float32)
+                vectors.add(np.asarray([p for p, _, _ in pending], dtype=np.int64), vecs)
+                for p, h, _ in pending:
+                    state.set(p, h)
+                report.embedded += len(pending)
+                since_save += len(pending)
+                pending.clear()
+            done = upto
+            if tick and unreported:
+                tick(unreported)
+            unreported = 0
+            if since_save >= SAVE_EVERY or (since_save and time.monotonic() - last_save >= interval):
+                checkpoint()
+
         try:
-            while True:
-                changed: list[StoredPaper] = store.changed_since(seq, limit=batch)
-                if not changed:
-                    break
+            while changed := store.changed_since(done, limit=batch):
                 for sp in changed:
                     unreported += 1
                     text = embed_text(sp.paper)
@@ -332,19 +327,13 @@ class Indexes:
                         continue
                     pending.append((sp.pid, h, text))
                     if len(pending) >= EMBED_BATCH:
-                        flush()
-                flush()
-                seq = changed[-1].seq
-                report_read()
-                if since_save >= SAVE_EVERY or (since_save and time.monotonic() - last_save >= interval):
-                    checkpoint(seq)
+                        flush(sp.seq)
+                flush(changed[-1].seq)
         except KeyboardInterrupt:
-            # Everything up to ``seq`` is embedded (``seq`` moves only after a whole store batch); papers of the
-            # batch in flight that were already added keep their hashes, so the re-run skips them.
-            pending.clear()
-            checkpoint(seq)
+            pending.clear()  # not embedded: the re-run starts after ``done`` and embeds them
+            checkpoint()
             raise
-        checkpoint(seq)
+        checkpoint()
 
     def close(self) -> None:
         self.lexical.close()
