@@ -55,6 +55,15 @@ def test_a_new_stage_closes_the_previous_one_and_units_follow_the_stage() -> Non
     ]
 
 
+def test_a_step_without_a_count_shows_its_time() -> None:
+    out, clock = io.StringIO(), Clock()
+    report = ProgressReporter(out, tty=False, clock=clock)
+    report("model", 0, 1)
+    clock.now += 23
+    report("model", 1, 1)
+    assert out.getvalue().splitlines() == ["model ...", "model: done in 23s"]
+
+
 def test_terminal_gets_a_bar() -> None:
     out = io.StringIO()
     report = ProgressReporter(out, tty=True)

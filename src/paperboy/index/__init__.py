@@ -236,7 +236,12 @@ class Indexes:
                     report.embed_error = self._embedder_error or "embeddings not requested"
                     return report
                 if embed_fn is None:
+                    loading = progress if self._embedder is None else None  # a first build takes tens of seconds
+                    if loading:
+                        loading("model", 0, 1)
                     embedder = self.embedder
+                    if loading:
+                        loading("model", 1, 1)
                     if embedder is None:
                         report.embed_error = self._embedder_error
                         return report
