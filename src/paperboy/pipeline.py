@@ -39,17 +39,6 @@ class PipelineReport:
     index_busy: str | None = None  # why indexing was skipped: another process is updating this home's indexes
     vectors: int = 0  # vectors in the saved index after the run
 
-    def lines(self) -> list[str]:
-        """Human summary, one line per stage that ran."""
-        out = []
-        if self.ingest is not None:
-            out.append(self.ingest.line())
-        if self.index is not None:
-            out.append(self.index.line())
-        if self.index_busy:
-            out.append(f"note: {self.index_busy}; the indexes catch up at the next `paperboy index`")
-        return out
-
 
 class PipelineInterrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`run`; ``report`` says what was kept (committed batches, checkpointed vectors)."""
