@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
+from paperboy.cli_readers import mail_group, start_mail_sender, user_group
 from paperboy.config import ConfigError, Settings, load_settings
 from paperboy.ingest import FORMATS, HarvestOptions, StrictError, open_sources
 from paperboy.sources.base import SourceError
@@ -59,6 +60,10 @@ def echo_json(value: object) -> None:
 def main(ctx: click.Context, home: Path | None) -> None:
     """paperboy: find, search and follow research papers."""
     ctx.obj = Context(home)
+
+
+main.add_command(user_group)
+main.add_command(mail_group)
 
 
 @main.command("ingest")
@@ -367,7 +372,12 @@ def serve_command(ctx: Context, host: str | None, port: int | None, workers: int
     ctx.store  # noqa: B018 - open (and migrate) the store once before the workers start
     click.echo(f"paperboy: serving {settings.home} on http://{host or settings.host}:"
                f"{settings.port if port is None else port}/", err=True)
-    serve(settings, host=host, port=port, workers=workers, log_level=log_level, access_log=not no_access_log)
+    sender = start_mail_sender(settings, ctx.store)  # one outbox sender per server, whatever the workers
+    try:
+        serve(settings, host=host, port=port, workers=workers, log_level=log_level, access_log=not no_access_log)
+    finally:
+        if sender is not None:
+            sender.stop()
 
 
 @main.command("demo")

@@ -40,6 +40,17 @@ class Settings:
     #: Reverse proxies whose X-Forwarded-For/-Proto headers are believed: comma-separated addresses or
     #: networks ("127.0.0.1, 10.0.0.0/8").  Empty: forwarded headers are ignored, whoever sends them.
     trusted_proxies: str = ""
+    # Mail (sign-in links now, digests later): see paperboy.mail.  smtp_port 0 = by smtp_tls (25, 587, 465).
+    smtp_host: str = ""
+    smtp_port: int = 0
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_tls: str = "starttls"  # none | starttls | ssl
+    smtp_timeout: float = 30.0
+    mail_from: str = "paperboy <paperboy@localhost>"
+    # Readers: how long a sign-in link and a session last.
+    sign_in_link_minutes: int = 15
+    session_days: int = 30
 
     @property
     def index_dir(self) -> Path:

@@ -247,4 +247,76 @@ MIGRATIONS: list[str] = [
             ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;
     END;
     """,
+    # 4 (accounts, issue 11): readers, sign-in links, sessions, API tokens, hidden papers, the mail outbox and
+    # rate-limit counters.  Links, sessions and tokens are stored as SHA-256 digests of their secrets.
+    # Times are Unix seconds.
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        is_admin INTEGER NOT NULL DEFAULT 0,
+        hidden INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        last_sign_in_at REAL
+    );
+
+    CREATE TABLE sign_in_links (
+        link_hash BLOB PRIMARY KEY,
+        email TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        used_at REAL
+    ) WITHOUT ROWID;
+    CREATE INDEX sign_in_links_expires ON sign_in_links(expires_at);
+
+    CREATE TABLE sessions (
+        session_hash BLOB PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_user ON sessions(user_id);
+
+    CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        token_hash BLOB NOT NULL UNIQUE,
+        created_at REAL NOT NULL,
+        last_used_at REAL,
+        revoked_at REAL
+    );
+    CREATE INDEX api_tokens_user ON api_tokens(user_id);
+
+    CREATE TABLE hidden_papers (
+        pid INTEGER PRIMARY KEY REFERENCES papers(pid) ON DELETE CASCADE,
+        hidden_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        hidden_at REAL NOT NULL
+    );
+
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        recipient TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        body_text TEXT NOT NULL,
+        body_html TEXT,
+        created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        claimed_by TEXT,
+        lease_until REAL,
+        sent_at REAL,
+        failed_at REAL,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+
+    CREATE TABLE rate_limits (
+        key TEXT NOT NULL,
+        window_start REAL NOT NULL,
+        hits INTEGER NOT NULL,
+        PRIMARY KEY (key, window_start)
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -102,8 +102,10 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
     app.state.services = services
     install_error_handlers(app)
 
-    from paperboy.web import api, feeds, hf_compat, ops, pages, views
+    from paperboy.web import accounts, api, feeds, hf_compat, ops, pages, views
 
+    app.include_router(accounts.router)
+    app.include_router(accounts.api_router)
     app.include_router(api.router)  # before the twins: /api/v1/paper/{ident:path}/similar must match first
     app.include_router(api.docs_router)
     app.include_router(views.router)

@@ -11,6 +11,7 @@ flushing every cached paper page.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -205,10 +206,26 @@ class Services:
         date rule; a request it cannot answer is a 400.
         """
         try:
-            return catalogue.newest(self.store, category=category, author=author, since=since, until=until,
-                                    limit=limit, offset=offset)
+            listing = catalogue.newest(self.store, category=category, author=author, since=since, until=until,
+                                       limit=limit, offset=offset)
         except CatalogueError as exc:
             raise WebError(400, str(exc)) from exc
+        shown = self._visible(listing.papers)
+        if len(shown) == len(listing.papers):
+            return listing
+        return Listing(shown, listing.total - (len(listing.papers) - len(shown)))
+
+    def hidden_ids(self) -> frozenset[str]:
+        """Papers an admin hid (:mod:`paperboy.accounts`): left out of listings, feeds, search results and similar
+        papers, for everybody (these pages are shared and cached); admins still open them by URL.  Hiding moves
+        the paper's ``seq``, so this memo and the caches keyed by the papers version follow at once."""
+        from paperboy.accounts import open_accounts
+
+        return self.memo("hidden", lambda: open_accounts(self.store).accounts.hidden_paper_ids())
+
+    def _visible(self, papers: list[Paper]) -> list[Paper]:
+        hidden = self.hidden_ids()
+        return [p for p in papers if p.id not in hidden] if hidden else papers
 
     # -- the query engine -----------------------------------------------------------------------------------
 
@@ -226,6 +243,9 @@ class Services:
         except QueryError as exc:
             raise WebError(400, str(exc)) from exc
         self.metrics.observe_search(result.mode_used, surface, result.took_ms / 1000.0)
+        hits = self._visible_hits(result.hits)
+        if len(hits) != len(result.hits):
+            result = dataclasses.replace(result, hits=hits, total=result.total - len(result.hits) + len(hits))
         return result
 
     def similar(self, stored: StoredPaper, limit: int = 10) -> list[Hit]:
@@ -237,7 +257,7 @@ class Services:
             hit = self._similar.get(key)
             if hit is not None:
                 self._similar.move_to_end(key)
-                return hit
+                return self._visible_hits(hit)
         try:
             hits = list(self.engine.similar(stored.paper.id, limit=limit))
         except (QueryError, KeyError, LookupError, ValueError):
@@ -246,7 +266,11 @@ class Services:
             self._similar[key] = hits
             while len(self._similar) > SIMILAR_CACHE:
                 self._similar.popitem(last=False)
-        return hits
+        return self._visible_hits(hits)
+
+    def _visible_hits(self, hits: list[Hit]) -> list[Hit]:
+        hidden = self.hidden_ids()
+        return [h for h in hits if h.paper.id not in hidden] if hidden else hits
 
     def card(self, paper: Paper, show_snippet: bool = True, category: str | None = None) -> Markup:
         """One paper's list item (title, authors, date, tags, snippet), rendered once per papers version.
