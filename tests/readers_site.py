@@ -45,6 +45,7 @@ class ReadersSite:
     store: SQLiteStore
     sink: MailSink
     settings: object
+    app: object = None  # the FastAPI app (tests reach its state, e.g. the signals' clock)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, follow_redirects=False, timeout=10)
@@ -85,7 +86,7 @@ def start_readers_site(tmp_path: Path, sink: MailSink):  # noqa: ANN201 - a gene
     sender = BackgroundSender(open_accounts(store).outbox, SmtpConfig.from_settings(settings), interval=0.05).start()
     with LiveServer(app) as server:
         settings.base_url = server.url  # links in mail point at this server
-        yield ReadersSite(url=server.url, store=store, sink=sink, settings=settings)
+        yield ReadersSite(url=server.url, store=store, sink=sink, settings=settings, app=app)
     sender.stop()
     store.close()
 

@@ -156,13 +156,17 @@ def test_interrupt_message_names_what_was_kept():
     from paperboy.index import SyncReport
     from paperboy.ingest import IngestSummary
 
-    during_ingest = pipeline.PipelineInterrupted(pipeline.PipelineReport(ingested_kept=4000), "ingest")
-    assert during_ingest.kept() == ("interrupted during ingest: kept 4,000 ingested records (re-ingesting skips "
-                                    "them quickly). Run the same command again to resume.")
+    committed = IngestSummary(added=4000, batches=2)
+    during_ingest = pipeline.PipelineInterrupted(pipeline.PipelineReport(ingest=committed), "ingest")
+    assert during_ingest.kept() == (f"interrupted during ingest: kept 2 committed batches ({committed.line()}; "
+                                    "re-ingesting skips them quickly). Run the same command again to resume.")
+    nothing = pipeline.PipelineInterrupted(pipeline.PipelineReport(ingest=IngestSummary()), "ingest")
+    assert "no ingest batch" in nothing.kept()
     lexical = pipeline.PipelineReport(index=SyncReport(interrupted_in="lexical"))
     assert "the lexical index as it was" in pipeline.PipelineInterrupted(lexical, "index").kept()
-    embed = pipeline.PipelineReport(ingest=IngestSummary(added=5), ingested_kept=5,
+    embed = pipeline.PipelineReport(ingest=IngestSummary(added=5, batches=1),
                                     index=SyncReport(lexical=5, embedded=3, interrupted_in="embed"), vectors=3)
     assert pipeline.PipelineInterrupted(embed, "index").kept() == (
-        "interrupted during index: kept 5 ingested records (re-ingesting skips them quickly); 5 papers indexed "
+        "interrupted during index: kept 1 committed batch (" + IngestSummary(added=5, batches=1).line()
+        + "; re-ingesting skips them quickly); 5 papers indexed "
         "lexically; 3 vectors, saved at the last checkpoint. Run the same command again to resume.")

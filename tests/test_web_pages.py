@@ -435,7 +435,7 @@ def test_without_a_search_engine_pages_work_and_search_says_why(site: Site) -> N
 
 def test_trending_tabs(client: httpx.Client) -> None:
     home = get_ok(client, "/").text
-    tabs = re.findall(r'href="(/trending\?(?:date|week|month)=[0-9W-]+)"', home)
+    tabs = re.findall(r'href="(/\?window=(?:day|week|month))"', home)
     assert len(tabs) == 3
     for tab in tabs:
         r = get_ok(client, tab)
@@ -445,5 +445,5 @@ def test_trending_tabs(client: httpx.Client) -> None:
     page = Page(r.text)
     assert len([h for h in page.links() if h.startswith("/paper/")]) == 10
     nxt = [x["href"] for x in page.all("a") if x.get("rel") == "next"]
-    assert nxt == ["/trending?month=2007-04&limit=10&offset=10"]
+    assert nxt == ["/trending?window=month&date=2007-04-01&limit=10&offset=10"]  # canonical window URLs
     assert client.get("/trending?date=2007-02-30").status_code == 400

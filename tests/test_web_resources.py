@@ -63,8 +63,10 @@ def test_every_page_route_has_a_json_twin(site: Site, client: httpx.Client) -> N
 def test_twins_hold_the_pages_data(site: Site, client: httpx.Client) -> None:
     home = get_ok(client, "/").text
     data = client.get("/api/v1/").json()
-    for kind in ("date", "week", "month"):  # the period tabs of the HTML are in the JSON too
-        assert f"/trending?{kind}={data['periods'][kind]['value']}" in home
+    assert set(data["periods"]) == {"date", "week", "month"}
+    for window in ("day", "week", "month"):  # the window tabs: the home page's trending twins
+        assert f'href="/?window={window}"' in home
+        assert client.get("/api/v1/", params={"window": window}).json()["trending"]["window"] == window
     assert all(f'href="{p["url"].removeprefix(site.url)}"' in home for p in data["newest"])
     assert client.get("/api/v1/home").json() == data  # the old path stays an alias
     listing = client.get("/api/v1/latest", params={"limit": 5}).json()
@@ -280,7 +282,7 @@ def test_tab_titles_are_plain_text_not_tex(client: httpx.Client) -> None:
 
 def test_headings_keep_month_capitals(client: httpx.Client) -> None:
     page = get_ok(client, "/trending?date=2007-04-02").text
-    assert '<h1 id="trending-title">2 April 2007</h1>' in page
+    assert '<h1 id="trending-title">Trending on 2 April 2007</h1>' in page
 
 
 def test_empty_details_are_not_shown(client: httpx.Client) -> None:

@@ -319,4 +319,65 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (key, window_start)
     ) WITHOUT ROWID;
     """,
+    # 5 (readers' signals, paperboy.store.sqlite_events): the append-only event log, each reader's standing
+    # marks, per-paper counts, per-day view de-duplication and per-period trending aggregates, all derived from
+    # the log in the same transaction as each event.
+    """
+    CREATE TABLE events (
+        eid INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        is_on INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE reader_marks (
+        reader INTEGER NOT NULL,
+        pid INTEGER NOT NULL REFERENCES papers(pid) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (reader, pid, kind)
+    ) WITHOUT ROWID;
+    CREATE TABLE paper_counts (
+        pid INTEGER PRIMARY KEY REFERENCES papers(pid) ON DELETE CASCADE,
+        upvotes INTEGER NOT NULL DEFAULT 0,
+        saves INTEGER NOT NULL DEFAULT 0,
+        views INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE view_marks (
+        pid INTEGER NOT NULL,
+        visitor TEXT NOT NULL,
+        day TEXT NOT NULL,
+        PRIMARY KEY (pid, visitor, day)
+    ) WITHOUT ROWID;
+    CREATE INDEX view_marks_day ON view_marks(day);
+    -- score: the sum of the formula's amounts for events in the period (see docs/trending.md)
+    CREATE TABLE trend (
+        span TEXT NOT NULL,
+        start TEXT NOT NULL,
+        pid INTEGER NOT NULL REFERENCES papers(pid) ON DELETE CASCADE,
+        score REAL NOT NULL,
+        upvotes INTEGER NOT NULL DEFAULT 0,
+        saves INTEGER NOT NULL DEFAULT 0,
+        views INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (span, start, pid)
+    ) WITHOUT ROWID;
+    CREATE INDEX trend_rank ON trend(span, start, score DESC, pid);
+    -- How many papers each period ranks, kept by triggers: a page's total is one lookup, not a count of ~10^5 rows.
+    CREATE TABLE trend_sizes (
+        span TEXT NOT NULL,
+        start TEXT NOT NULL,
+        papers INTEGER NOT NULL,
+        PRIMARY KEY (span, start)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER trend_size_add AFTER INSERT ON trend BEGIN
+        INSERT INTO trend_sizes(span, start, papers) VALUES (new.span, new.start, 1)
+            ON CONFLICT(span, start) DO UPDATE SET papers = papers + 1;
+    END;
+    CREATE TRIGGER trend_size_del AFTER DELETE ON trend BEGIN
+        UPDATE trend_sizes SET papers = papers - 1 WHERE span = old.span AND start = old.start;
+        DELETE FROM trend_sizes WHERE span = old.span AND start = old.start AND papers = 0;
+    END;
+    INSERT INTO meta(key, value) VALUES ('events_version', '0');
+    """,
 ]

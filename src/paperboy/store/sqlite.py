@@ -55,16 +55,21 @@ class SQLiteStore(Store):
         """The calling thread's connection (other store modules, e.g. accounts and events, share it)."""
         conn = getattr(self._local, "conn", None)
         if conn is None or self._local.generation != self._generation:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA cache_size=-65536")
-            conn.execute("PRAGMA temp_store=MEMORY")
-            with self._conns_lock:
-                self._conns.append(conn)
-                self._local.conn, self._local.generation = conn, self._generation
+            conn = self.connect()
+            self._local.conn, self._local.generation = conn, self._generation
+        return conn
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection with the store's settings, closed by :meth:`close` (e.g. for a dedicated writer)."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        with self._conns_lock:
+            self._conns.append(conn)
         return conn
 
     def close(self) -> None:
@@ -75,6 +80,11 @@ class SQLiteStore(Store):
         for conn in conns:
             conn.close()
         self._local.conn = None
+
+    def owns(self, conn: sqlite3.Connection) -> bool:
+        """Whether ``conn`` is one of this store's open connections (:meth:`close` disowns them all)."""
+        with self._conns_lock:
+            return any(c is conn for c in self._conns)
 
     @property
     def open_connections(self) -> int:

@@ -102,7 +102,9 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
     app.state.services = services
     install_error_handlers(app)
 
-    from paperboy.web import accounts, api, feeds, hf_compat, ops, pages, views
+    from paperboy.web import accounts, api, feeds, hf_compat, ops, pages, views, votes
+
+    votes.install(app)  # the "events" data version, and the vote / save / view routes
 
     app.include_router(accounts.router)
     app.include_router(accounts.api_router)

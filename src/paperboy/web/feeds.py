@@ -144,11 +144,12 @@ def author_feed(request: Request, name: str, limit: int = Q_FEED_LIMIT) -> AtomR
     return atom(request, views.author(request, name, limit=limit, offset=0))
 
 
-@router.get("/trending.atom", summary="Atom feed of a day, week or month (default: this week)")
-@reads("papers", "events")
-def trending_feed(request: Request, date: str | None = None, week: str | None = None,  # noqa: A002
-                  month: str | None = None, limit: int = Q_FEED_LIMIT) -> AtomResponse:
-    return atom(request, views.trending(request, date=date, week=week, month=month, limit=limit, offset=0))
+@router.get("/trending.atom", summary="Atom feed of a window's trending papers (default: this week)")
+@reads("papers", "events", "clock")
+def trending_feed(request: Request, window: str | None = None, date: str | None = None,  # noqa: A002
+                  week: str | None = None, month: str | None = None, limit: int = Q_FEED_LIMIT) -> AtomResponse:
+    ctx = views.trending(request, window=window, date=date, week=week, month=month, limit=limit, offset=0)
+    return atom(request, ctx, subtitle=ctx.data["notice"] or "Ranked by the published trending formula")
 
 
 @router.get("/search.atom", summary="Atom feed of a search (same parameters as the search page)")

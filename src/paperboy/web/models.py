@@ -104,11 +104,62 @@ class ListingOut(_Paged):
     papers: list[PaperOut]
 
 
+class CountsOut(_Out):
+    upvotes: int
+    saves: int
+    views: int
+
+
+class TrendItemOut(_Out):
+    paper: PaperOut
+    score: float | None = Field(description="The published formula's score (docs/trending.md); None when the "
+                                            "window had no reader activity and the newest papers are shown.")
+    counts: CountsOut | None = Field(description="The window's counts behind the score.")
+    why: str | None = Field(description="Why it is trending: \"14 upvotes and 3 saves today\".")
+
+
+class FormulaOut(_Out):
+    text: str
+    weights: dict[str, float]
+    half_life_hours: dict[str, float]
+
+
 class TrendingOut(_Paged):
+    window: str = Field(description="`day`, `week` or `month` (UTC calendar periods).")
+    date: str = Field(description="A day in the window (YYYY-MM-DD).")
+    period: PeriodOut
+    ranking: str = Field(description="`trending`, or `newest` when nobody did anything in the window.")
+    notice: str | None = Field(description="Why the newest papers are shown instead, when they are.")
+    formula: FormulaOut
+    items: list[TrendItemOut]
+
+
+class HomeTrendingOut(_Out):
+    window: str
+    date: str
     period: PeriodOut
     ranking: str
-    periods: dict[str, PeriodOut]
-    papers: list[PaperOut]
+    notice: str | None
+    total: int
+    limit: int
+    offset: int
+    formula: FormulaOut
+    items: list[TrendItemOut]
+
+
+class ReaderMarksOut(_Out):
+    upvoted: bool
+    saved: bool
+
+
+class PaperSignalsOut(_Out):
+    paper: str = Field(description="The paper's canonical id.")
+    counts: CountsOut
+    reader: ReaderMarksOut | None = Field(description="Your own marks (None when not signed in).")
+
+
+class SignalsOut(_Out):
+    papers: dict[str, PaperSignalsOut] = Field(description="By the id asked for; unknown ids are left out.")
 
 
 class SearchOut(_Out):
@@ -134,6 +185,7 @@ class HomeOut(_Out):
     periods: dict[str, PeriodOut]
     newest: list[PaperOut]
     by_category: list[CategoryBoxOut]
+    trending: HomeTrendingOut | None = Field(None, description="With `?window=`: that window's trending papers.")
 
 
 class PaperPageOut(PaperOut):
@@ -194,6 +246,15 @@ class HfItemOut(_Out):
 def _error(description: str) -> dict[str, Any]:
     return {"model": ErrorOut, "description": description}
 
+
+#: What the vote, save and view routes may answer besides the usual errors.
+READER_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error("Not signed in: a session cookie or `Authorization: Bearer TOKEN` is needed."),
+    403: _error("A session without its CSRF token (`X-CSRF-Token`), or a view reported from another site."),
+    404: _error("No such paper (or it is hidden)."),
+    422: _error("A parameter is missing or of the wrong type."),
+    429: _error("Too many changes: retry after `Retry-After` seconds."),
+}
 
 #: The errors every JSON endpoint may answer (router-level ``responses``).
 JSON_ERRORS: dict[int | str, dict[str, Any]] = {

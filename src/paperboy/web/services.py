@@ -95,6 +95,13 @@ class Services:
         self.versions[name] = read
         self._counters[name] = _Counter(read)
 
+    def touch(self, name: str) -> None:
+        """This process just changed ``name``'s data: re-read its counter on next use, not up to a second later
+        (so a reader's own vote shows on the next page; other processes still see it within the TTL)."""
+        counter = self._counters.get(name)
+        if counter is not None:
+            counter.checked = 0.0
+
     def _names(self, names: tuple[str, ...]) -> list[str]:
         return sorted(self._counters) if names == ALL else [n for n in names if n in self._counters]
 

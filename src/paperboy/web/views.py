@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse
 
 from paperboy.papers import Paper
 from paperboy.query import MAX_LIMIT, MAX_OFFSET, SearchResult
-from paperboy.web.auth import display_reader
+from paperboy.web.auth import current_reader, display_reader
 from paperboy.web.errors import WebError
 from paperboy.web.models import JSON_ERRORS, HomeOut, ListingOut, PaperPageOut, SearchOut, TrendingOut
 from paperboy.web.paging import listing_url, page_links
@@ -33,12 +33,13 @@ from paperboy.web.params import (
     check_category,
     check_page,
     clean,
-    parse_period,
     search_params,
 )
 from paperboy.web.render import author_path, bibtex, category_path, paper_path
 from paperboy.web.services import reads, services
 from paperboy.web.shapes import JSONResponseFast, Link, jsonable, paper_json, twin_path
+from paperboy.web.trending_pages import home_trending, trending_context
+from paperboy.web.votes import paper_bar, visible_paper
 
 router = APIRouter()
 
@@ -123,16 +124,22 @@ def resource(path: str, *, summary: str, model: type, depends: tuple[str, ...] =
 # -- the resources ------------------------------------------------------------------------------------------------
 
 
-@resource("/", summary="The home page: newest papers, the latest by category and the current periods",
-          model=HomeOut, aliases=("/api/v1/home",))
-def home(request: Request) -> Context:
+@resource("/", summary="The home page: newest papers (or a window's trending ones), the latest by category",
+          model=HomeOut, depends=("papers", "events", "clock"), aliases=("/api/v1/home",))
+def home(request: Request, window: str | None = Query(
+        None, description="`day`, `week` or `month`: that window's trending papers instead of the newest.")) -> Context:
     """Newest papers, then the latest few of each of the biggest archives, and today / this week / this month."""
     svc = services(request)
     newest = svc.newest(limit=DEFAULT_LIMIT).papers
     by_category = [{"category": c, "papers_total": n, "papers": svc.newest(category=c, limit=5).papers}
                    for c, n in svc.top_archives(6)]
-    data = {"total": svc.paper_count(), "periods": svc.periods_now(), "newest": newest, "by_category": by_category}
-    return Context("home.html", "paperboy", "/", data, entries=newest, feed="/feeds/latest.atom")
+    data = {"total": svc.paper_count(), "periods": svc.periods_now(), "newest": newest, "by_category": by_category,
+            "trending": None}
+    chrome: dict[str, Any] = {}
+    if window is not None:
+        data["trending"], chrome["trending_cards"], chrome["trending_heading"] = home_trending(request, window)
+    path = f"/?window={window}" if window else "/"
+    return Context("home.html", "paperboy", path, data, entries=newest, feed="/feeds/latest.atom", chrome=chrome)
 
 
 def listing(request: Request, *, heading: str, path: str, feed: str, category: str | None = None,
@@ -176,31 +183,22 @@ def author(request: Request, name: str, limit: int = Q_LIMIT, offset: int = Q_LI
                    offset=offset)
 
 
-@resource("/trending", summary="Papers of a day, week or month (newest first until trending lands)",
-          model=TrendingOut, depends=("papers", "events"))
+@resource("/trending", summary="What readers upvote, save and read in a day, week or month (docs/trending.md)",
+          model=TrendingOut, depends=("papers", "events", "clock"))
 def trending(
     request: Request,
-    date: str | None = Query(None, description="YYYY-MM-DD."),  # noqa: A002
-    week: str | None = Query(None, description="YYYY-Www (ISO week), e.g. 2007-W14."),
-    month: str | None = Query(None, description="YYYY-MM."),
+    window: str | None = Query(None, description="`day`, `week` (default) or `month`."),
+    date: str | None = Query(None, description="YYYY-MM-DD: a day in the window (default: today, UTC)."),  # noqa: A002
+    week: str | None = Query(None, description="YYYY-Www (ISO week), e.g. 2007-W14: the same as window=week."),
+    month: str | None = Query(None, description="YYYY-MM: the same as window=month."),
     limit: int = Q_LIMIT,
     offset: int = Q_OFFSET,
 ) -> Context:
-    """Without a period: the week of the newest paper.  Ranking is by submission date for now; the trending
-    formula (votes, saves, views with time decay) replaces it without changing this shape."""
-    svc = services(request)
-    check_page(limit, offset)
-    around = svc.periods_now()
-    period = parse_period(date, week, month) or around["week"]
-    page = svc.newest(since=period.since, until=period.until, limit=limit, offset=offset)
-    qs = f"{period.kind}={period.value}"
-    url = listing_url("/trending", {period.kind: period.value}, limit)
-    links = page_links(url, limit=limit, offset=offset, total=page.total, shown=len(page.papers),
-                       max_offset=MAX_OFFSET)
-    data = {"period": period, "ranking": "newest", "total": page.total, "limit": limit, "offset": offset, **links,
-            "periods": around, "papers": page.papers}
-    return Context("trending.html", period.label, url(offset), data, entries=page.papers,
-                   feed=f"/feeds/trending.atom?{qs}")
+    """Papers ranked by the published trending formula, each with its score, the counts behind it and why;
+    the newest papers, said so, when nobody did anything in the window."""
+    ctx = trending_context(request, window=window, date_=date, week=week, month=month, limit=limit, offset=offset)
+    return Context("trending.html", ctx["heading"], ctx["path"], ctx["data"], entries=ctx["entries"],
+                   feed=ctx["feed"], chrome=ctx["chrome"])
 
 
 def search_data(p: SearchParams, result: SearchResult) -> dict[str, Any]:
@@ -263,12 +261,11 @@ def search_twin(
 def paper(request: Request, ident: str) -> Context:
     """One paper, with its versions, BibTeX and similar papers."""
     svc = services(request)
-    stored = svc.store.get(ident) if len(ident) <= 300 else None
-    if stored is None:
-        raise WebError(404, f"No paper with the id {ident[:100]!r} is in this library.")
+    stored = visible_paper(request, ident, current_reader(request))
     found = stored.paper
     path = paper_path(found.id)
     similar = [h for h in svc.similar(stored, 10) if h.paper.id != found.id]
     data = {"paper": found, "bibtex": bibtex(found), "similar_url": Link(path + "/similar"), "similar": similar}
-    chrome = {"search_available": svc.engine is not None, "canonical": base_url(request) + path}
+    chrome = {"search_available": svc.engine is not None, "canonical": base_url(request) + path,
+              "signals": paper_bar(request, stored)}
     return Context("paper.html", found.title, path, data, root="paper", chrome=chrome)
