@@ -107,7 +107,9 @@ class SearchEngine:
         self._qlock = threading.Lock()
         self._refreshed = time.monotonic()
         if sync:
-            self.indexes.sync(store)
+            from paperboy.pipeline import update_indexes  # the one sync path (imported late: it pulls in ingest)
+
+            update_indexes(self.indexes, store)
         if warm:
             self.warm_up()
 
