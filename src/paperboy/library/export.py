@@ -22,7 +22,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from paperboy.library.collections import MAX_COLLECTIONS, Library, LibraryError, plain_text
+from paperboy.library.collections import MAX_COLLECTIONS, MAX_NAME, MAX_NOTE, Library, LibraryError, plain_text
 from paperboy.store.collections import DEFAULT_NAME
 from paperboy.store.events import Event, Kind
 
@@ -108,11 +108,11 @@ def check_document(data: object) -> dict:
         if not isinstance(c, dict) or not isinstance(c.get("items", []), list):
             raise LibraryError(f"collections[{n}] must be an object with a list of 'items'.", 422)
         if not c.get("default"):
-            plain_text(c.get("name"), 200, f"name of collections[{n}]", required=True)
+            plain_text(c.get("name"), MAX_NAME, f"name of collections[{n}]", required=True)
         for k, item in enumerate(c.get("items", [])):
             if not isinstance(item, dict) or not isinstance(item.get("paper"), str) or not item["paper"].strip():
                 raise LibraryError(f"collections[{n}].items[{k}] needs a 'paper' id.", 422)
-            plain_text(item.get("note", ""), 10_000, f"note of collections[{n}].items[{k}]", lines=True)
+            plain_text(item.get("note", ""), MAX_NOTE, f"note of collections[{n}].items[{k}]", lines=True)
             if "added" in item:
                 _seconds(item["added"], f"collections[{n}].items[{k}]")
     return data
@@ -155,14 +155,14 @@ def import_reader(library: Library, reader: int, data: object) -> list[str]:
         if c.get("default"):
             target = default
         else:
-            name = plain_text(c["name"], 200, "collection name", required=True)
+            name = plain_text(c["name"], MAX_NAME, "collection name", required=True)
             target = next((x for x in library.of_reader(reader) if x.name == name), None) or library.create(
                 reader, name if name.casefold() != DEFAULT_NAME.casefold() else f"{name} (imported)",
                 c.get("description", ""))
         existing = {it.paper_id: it for it in store.items(target.id)}
         unknown = []
         for item in c.get("items", []):
-            ref, note = item["paper"].strip(), plain_text(item.get("note", ""), 10_000, "note", lines=True)
+            ref, note = item["paper"].strip(), plain_text(item.get("note", ""), MAX_NOTE, "note", lines=True)
             added = _seconds(item["added"], "item") if "added" in item else library.clock()
             pid = pid_of(ref)
             if pid is None:
