@@ -1,5 +1,7 @@
 """The lexical (BM25) index: tantivy over title, abstract and author names, kept in step with the store.
 
+Just over ~450 lines on purpose: schema, analyzers, writes and query assembly share the field names and must agree.
+
 Why tantivy (measured in ``bench/bench_search.py``, figures in BENCHMARKS.md): its block-max WAND top-k
 pruning keeps frequent-term queries ("learning", "neural network") in the low milliseconds at a million
 papers, where SQLite FTS5's ``ORDER BY bm25()`` must score every matching row; it is incremental
