@@ -3,9 +3,10 @@
 What it does:
 
 1. creates a store of ``--papers`` synthetic papers (titles and abstracts drawn Zipf-like from a 6,000-word
-   vocabulary, submission days over six years, 40 categories) and its lexical index (no vectors: embedding
-   100,000 abstracts takes about half an hour on 2 cores, so topics saved as "hybrid" answer lexical-only here,
-   as the engine does without vectors);
+   vocabulary, submission days over six years, 40 categories), or with ``--paperlists`` the real conference papers
+   of ``../shared/datasets/paperlists`` (95,562; each given a day of its year), and its lexical index (no
+   vectors: embedding 100,000 abstracts takes about half an hour on 2 cores, so topics saved as "hybrid"
+   answer lexical-only here, as the engine does without vectors);
 2. adds ``--readers`` readers with ``--topics`` topics each (two or three mid-frequency words of some paper's title,
    a third of them with an archive filter), each with 50 seen papers;
 3. times the topic page's data in process (``TopicService.page(look=True)``: the engine's newest-first search,
@@ -14,17 +15,21 @@ What it does:
 5. measures the choice behind the ordering: for sampled topics, how many of the 20 newest papers containing
    *all* of the topic's words (the exact answer, from a date-ordered index scan) the topic page's first 20 show.
 
-Run: ``nice python bench/bench_topics.py [--papers 100000] [--readers 1000] [--topics 20] [--calls 300]``.
+Run: ``nice python bench/bench_topics.py [--papers 100000] [--readers 1000] [--topics 20] [--calls 300]
+[--paperlists]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import random
 import resource
 import statistics
 import tempfile
 import time
+import zlib
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -67,12 +72,34 @@ def add_papers(store: SQLiteStore, n: int, vocab: list[str], rng: random.Random)
         store.write_batch(batch, [])
 
 
+PAPERLISTS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "paperlists" / "papers.jsonl.gz"
+
+
+def add_paperlists(store: SQLiteStore, limit: int) -> None:
+    """Real titles and abstracts (paperlists: conference papers with a year only); each paper gets a day of its
+    year drawn from its id, so that "newest" has an order to find (the text is what the measurement is about)."""
+    batch: list[Paper] = []
+    with gzip.open(PAPERLISTS, "rt", encoding="utf-8") as lines:
+        for n, line in enumerate(lines):
+            if n >= limit:
+                break
+            rec = json.loads(line)
+            day = date(int(rec["year"]), 1, 1) + timedelta(days=zlib.crc32(rec["id"].encode()) % 365)
+            batch.append(finish(Paper(id=rec["id"], source="paperlists", title=rec["title"],
+                                      abstract=rec.get("abstract") or "", submitted=day, categories=["cs.LG"],
+                                      authors=[Author(a) for a in rec.get("authors") or []][:50])))
+            if len(batch) == 10_000:
+                store.write_batch(batch, [])
+                batch = []
+    store.write_batch(batch, [])
+
+
 def add_readers(store: SQLiteStore, settings: object, readers: int, per_reader: int, vocab: list[str],
                 rng: random.Random) -> tuple[list[tuple[int, int]], dict[int, str]]:
     """Readers, their topics (with 50 seen papers each) and API tokens for the first 50 readers."""
     accounts = AccountService(open_accounts(store), settings)  # type: ignore[arg-type]
     topics = open_topics(store)
-    mid = set(vocab[100:4000])  # neither the commonest words nor ones that match almost nothing
+    mid = set(vocab[100:4000])  # neither the commonest words nor ones that match almost nothing (real text: long words)
     npapers = store.count()
     made: list[tuple[int, int]] = []
     tokens: dict[int, str] = {}
@@ -82,8 +109,8 @@ def add_readers(store: SQLiteStore, settings: object, readers: int, per_reader: 
             tokens[reader.id] = accounts.create_token(reader, "bench")[1]
         for _ in range(per_reader):
             # A topic is about something some paper is about: words of a random paper's title.
-            title = store.get(f"bench-{rng.randrange(npapers)}").paper.title.lower().split()  # type: ignore[union-attr]
-            words = list(dict.fromkeys(w for w in title if w in mid)) or title
+            title = store.get_many([rng.randrange(1, npapers + 1)])[0].paper.title.lower().split()
+            words = list(dict.fromkeys(w for w in title if (w in mid if mid else w.isalpha() and len(w) > 4))) or title
             fields = check_fields(query=" ".join(rng.sample(words, min(len(words), rng.choice((2, 3))))),
                                   category=rng.choice(CATEGORIES).split(".")[0] if rng.random() < 0.33 else None)
             topic = topics.create(reader.id, fields, time.time(), 1000)
@@ -134,7 +161,7 @@ def exactness(service: TopicService, indexes: Indexes, made: list[tuple[int, int
     """The 10 newest papers holding every word of a topic (the exact answer of a date-ordered scan): how many
     the topic page (20 papers) shows, and how many are among the engine's 200 relevance candidates at all."""
     on_page, in_pool, none = [], [], 0
-    for reader, topic_id in rng.sample(made, samples):
+    for reader, topic_id in rng.sample(made, min(samples, len(made))):
         topic = service.get(reader, topic_id)
         pool = {p.pid for offset in range(0, 200, 100) for p in service.page(topic, limit=100, offset=offset).papers}
         page = {p.pid for p in service.page(topic).papers}
@@ -156,6 +183,8 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=1000)
     parser.add_argument("--topics", type=int, default=20, help="topics per reader")
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--paperlists", action="store_true",
+                        help="real titles and abstracts from ../shared/datasets/paperlists instead of synthetic text")
     parser.add_argument("--home", type=Path, help="folder for the home (default: a temporary one)")
     args = parser.parse_args()
     rng = random.Random(12)
@@ -165,12 +194,16 @@ def main() -> None:
         store = SQLiteStore(home / "bench-topics.db")
         vocab = vocabulary(rng)
         t0 = time.perf_counter()
-        add_papers(store, args.papers, vocab, rng)
+        if args.paperlists:
+            add_paperlists(store, args.papers)
+        else:
+            add_papers(store, args.papers, vocab, rng)
         indexes = Indexes(settings, embed=False)
         indexes.sync(store, embed=False)
-        print(f"{args.papers:,} papers stored and indexed in {time.perf_counter() - t0:.0f} s")
+        kind = "paperlists" if args.paperlists else "synthetic"
+        print(f"{store.count():,} {kind} papers stored and indexed in {time.perf_counter() - t0:.0f} s")
         t0 = time.perf_counter()
-        made, tokens = add_readers(store, settings, args.readers, args.topics, vocab, rng)
+        made, tokens = add_readers(store, settings, args.readers, args.topics, [] if args.paperlists else vocab, rng)
         print(f"{args.readers:,} readers, {len(made):,} topics, {len(made) * 50:,} seen papers in "
               f"{time.perf_counter() - t0:.0f} s")
         engine = SearchEngine(settings, store, indexes=indexes)
