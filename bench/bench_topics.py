@@ -22,6 +22,7 @@ Run: ``nice python bench/bench_topics.py [--papers 100000] [--readers 1000] [--t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import random
@@ -38,7 +39,7 @@ import httpx
 from paperboy.accounts import AccountService, open_accounts
 from paperboy.config import load_settings
 from paperboy.index import Indexes
-from paperboy.library.topics import PAGE_SIZE, TopicService, check_fields, open_topics
+from paperboy.library.topics import PAGE_SIZE, TopicError, TopicService, check_fields, open_topics
 from paperboy.papers import Author, Paper, finish
 from paperboy.query import Filters
 from paperboy.search import SearchEngine
@@ -108,11 +109,14 @@ def add_readers(store: SQLiteStore, settings: object, readers: int, per_reader: 
         if r < 50:
             tokens[reader.id] = accounts.create_token(reader, "bench")[1]
         for _ in range(per_reader):
-            # A topic is about something some paper is about: words of a random paper's title.
-            title = store.get_many([rng.randrange(1, npapers + 1)])[0].paper.title.lower().split()
-            words = list(dict.fromkeys(w for w in title if (w in mid if mid else w.isalpha() and len(w) > 4))) or title
-            fields = check_fields(query=" ".join(rng.sample(words, min(len(words), rng.choice((2, 3))))),
-                                  category=rng.choice(CATEGORIES).split(".")[0] if rng.random() < 0.33 else None)
+            fields = None
+            while fields is None:  # a topic is about something some paper is about: words of a paper's title
+                title = store.get_many([rng.randrange(1, npapers + 1)])[0].paper.title.lower().split()
+                words = list(dict.fromkeys(w for w in title if (w in mid if mid else w.isalpha() and len(w) > 4)))
+                with contextlib.suppress(TopicError):
+                    fields = check_fields(query=" ".join(rng.sample(words, min(len(words), rng.choice((2, 3))))),
+                                          category=rng.choice(CATEGORIES).split(".")[0] if rng.random() < 0.33
+                                          else None)
             topic = topics.create(reader.id, fields, time.time(), 1000)
             topics.mark_seen(topic.id, rng.sample(range(1, npapers + 1), 50), time.time())
             made.append((reader.id, topic.id))
