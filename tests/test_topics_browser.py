@@ -37,7 +37,7 @@ def test_a_reader_saves_a_topic_from_a_search_and_sees_new_papers_after_an_inges
         marked = page.locator("ol.topic-papers li.paper.is-new")
         assert marked.count() == 1
         assert marked.locator("h3 a").inner_text() == ARRIVALS[0].title
-        assert marked.locator(".new-mark").inner_text() == "new"
+        assert marked.locator(".new-mark").text_content() == "new"
         assert page.locator("ol.topic-papers li.paper h3 a").first.inner_text() == ARRIVALS[0].title  # newest
 
         page.reload()  # looked at: nothing is new any more
