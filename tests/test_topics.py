@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,8 @@ def world(tmp_path: Path) -> Iterator[World]:
     indexes.sync(store, embed=False)
     engine = SearchEngine(settings, store, indexes=indexes)
     reader = AccountService(open_accounts(store), settings).add_reader("reader@example.org").id
-    yield World(store, indexes, engine, TopicService(store, engine.search), reader)
+    every_word = partial(lib.newest_with_every_word, store, engine)
+    yield World(store, indexes, engine, TopicService(store, engine.search, every_word), reader)
     store.close()
 
 
@@ -219,3 +221,20 @@ def test_a_paper_matching_only_the_filters_is_no_hit_even_newest_first(world: Wo
     for sort in ("relevance", "newest"):
         result = world.engine.search(SearchRequest("sparse attention", Filters(category="cs"), sort=sort))
         assert {h.paper.id for h in result.hits} == {"2401.00001", "2401.00002"}, sort
+
+
+def test_the_newest_papers_with_every_word_show_even_beyond_the_engines_candidates(world: World) -> None:
+    """With many matches the engine's newest-first sort sees only its best candidates by relevance (200; here 1),
+    so a new paper holding every word could miss the page and never be "new": the topic adds a date-ordered scan."""
+    from paperboy.search.engine import FusionParams
+
+    narrow = SearchEngine(world.engine.settings, world.store, indexes=world.indexes,
+                          params=FusionParams(depth=1, newest_depth=1))
+    service = TopicService(world.store, narrow.search, partial(lib.newest_with_every_word, world.store, narrow))
+    world.ingest(LATER)
+    topic = service.create(world.reader, check_fields(query="sparse attention"))
+    assert len(narrow.search(lib.search_request(topic.fields)).hits) == 1
+    assert [p.paper.id for p in service.page(topic).papers] == ["2401.00006", "2401.00005", "2401.00002",
+                                                                "2401.00004", "2401.00001"]
+    with pytest.raises(TopicError, match="offset \\+ limit must be at most 100"):
+        service.page(topic, limit=20, offset=90)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from paperboy.accounts import Reader
 from paperboy.library.topics import (
+    MAX_DEPTH,
     MAX_TOPICS,
     PAGE_SIZE,
     TopicError,
@@ -35,9 +36,11 @@ from paperboy.library.topics import (
     TopicPaper,
     TopicService,
     check_fields,
+    newest_with_every_word,
 )
-from paperboy.query import MAX_LIMIT, MAX_OFFSET, SearchRequest, SearchResult
-from paperboy.store.topics import Topic
+from paperboy.papers import Paper
+from paperboy.query import MAX_LIMIT, SearchRequest, SearchResult
+from paperboy.store.topics import Topic, TopicFields
 from paperboy.web.auth import PRIVATE, check_csrf, csrf_for, current_reader, finish_private, form_data, rate_limit
 from paperboy.web.errors import WebError
 from paperboy.web.feeds import ATOM_TYPE, AtomResponse, build_feed
@@ -132,8 +135,8 @@ def install(app: FastAPI) -> None:
 
 
 def topic_service(request: Request) -> TopicService:
-    """The process's :class:`TopicService`: the app's store, and searches through ``Services.search`` (hidden
-    papers left out, engine errors as answers)."""
+    """The process's :class:`TopicService`: the app's store, searches through ``Services.search`` (hidden papers
+    left out, engine errors as answers) and the engine's index for the newest papers holding every word."""
     state = request.app.state
     service = getattr(state, "topics", None)
     if service is None:
@@ -142,7 +145,10 @@ def topic_service(request: Request) -> TopicService:
         def search(req: SearchRequest) -> SearchResult:
             return svc.search(req, "topic")
 
-        service = state.topics = TopicService(svc.store, search)
+        def every_word(fields: TopicFields, k: int) -> list[tuple[int, Paper]]:
+            return newest_with_every_word(svc.store, svc.require_engine(), fields, k, svc.hidden_ids())
+
+        service = state.topics = TopicService(svc.store, search, every_word)
     return service
 
 
@@ -367,10 +373,14 @@ def api_delete(request: Request, topic_id: int) -> Response:
             summary="A page of a topic's newest papers, new ones marked (records nothing)")
 def api_papers(request: Request, topic_id: int,
                limit: int = Query(PAGE_SIZE, ge=1, le=MAX_LIMIT, description=f"Papers, 1 to {MAX_LIMIT}."),
-               offset: int = Query(0, ge=0, le=MAX_OFFSET, description=f"Papers to skip, at most {MAX_OFFSET}.")
+               offset: int = Query(0, ge=0, lt=MAX_DEPTH,
+                                   description=f"Papers to skip; offset + limit at most {MAX_DEPTH}.")
                ) -> JSONResponseFast:
     topic = _get(request, _reader(request), topic_id)
-    page = topic_service(request).page(topic, limit=limit, offset=offset)
+    try:
+        page = topic_service(request).page(topic, limit=limit, offset=offset)
+    except TopicError as exc:
+        raise WebError(400, str(exc)) from None
     return _private(page_json(page, base_url(request), limit, offset))
 
 
