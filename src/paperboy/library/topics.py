@@ -9,8 +9,8 @@
     index scan (:func:`newest_with_every_word`): exact however many papers match.
 
   Measured in ``bench/bench_topics.py`` (paperlists, 95 k real papers): of the 10 newest papers holding every
-  word of a topic, the engine's 200 candidates held only 55 %, and its newest-first page showed 22 %: a common
-  word lets thousands of papers match, and relevance picks the short ones, not the new ones.  A pure date order
+  word of a topic, the engine's 200 candidates held only 55 %: a common word lets thousands of papers match, and
+  relevance picks the short ones, not the new ones.  A pure date order
   over every paper sharing *one* word would instead bury a topic under papers mentioning it once.  The union shows
   every new paper holding all the words (so "new since you last looked" misses none of them) and keeps the
   engine's relevant ones.
