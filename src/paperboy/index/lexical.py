@@ -375,7 +375,10 @@ class LexicalIndex:
         if query is None or k <= 0:
             return [], []
         pids, scores = self._run(query, k)
-        return pids, [float(s) for s in scores]
+        # A paper that passes the (zero-score) filters but has none of the words scores 0: it is no match, and a
+        # newest-first sort would otherwise lift it above the real ones.  Scores are sorted, so it is a cut.
+        keep = next((i for i, s in enumerate(scores) if s <= 0.0), len(scores))
+        return pids[:keep], [float(s) for s in scores[:keep]]
 
     def satisfying(self, q: ParsedQuery, pids: Sequence[int], filters: Filters | None = None) -> set[int]:
         """The subset of ``pids`` that meets the query's +/-/phrase constraints and the filters."""
