@@ -35,6 +35,8 @@ TRENDING_LIMIT = 10
 LIST_LIMIT = 10
 #: How many trending papers are read to find TRENDING_LIMIT in the reader's categories and not yet sent.
 TRENDING_POOL = 200
+#: Most entries kept by DigestContext.shared (lists and formatted papers): bounds memory on long-lived servers.
+SHARED_ENTRIES = 100_000
 TEASER_CHARS = 220  # about two lines of a mail client's reading pane
 MAX_AUTHORS = 3
 #: How far back "new since the previous digest" looks when there was none: arXiv lists a paper a day or two
@@ -117,7 +119,7 @@ class DigestContext:
 
     def shared(self, key: tuple, build: Callable[[], object]) -> object:
         if key not in self._shared:
-            if len(self._shared) > 1024:
+            if len(self._shared) > SHARED_ENTRIES:
                 self._shared.clear()
             self._shared[key] = build()
         return self._shared[key]
@@ -257,12 +259,26 @@ def _recommended(ctx: DigestContext, sub: Subscription, exclude: set[str]) -> li
 
 
 def _paper(paper: Paper, why: str) -> DigestPaper:
+    key = (paper.id, why, paper.title, paper.abstract, len(paper.authors),
+           *(a.name for a in paper.authors[:MAX_AUTHORS]))
+    return _SHAPED.get(key) or _shape(key, paper, why)
+
+
+#: Formatted papers by their shown content: math conversion and teasers are the same for every reader.
+_SHAPED: dict[tuple, DigestPaper] = {}
+
+
+def _shape(key: tuple, paper: Paper, why: str) -> DigestPaper:
     from paperboy.web.render import plain
 
     names = [a.name for a in paper.authors[:MAX_AUTHORS]]
     authors = ", ".join(names) + (" et al." if len(paper.authors) > MAX_AUTHORS else "")
-    return DigestPaper(id=paper.id, title=_one_line(plain(paper.title)), authors=_one_line(plain(authors)),
-                       teaser=teaser(plain(paper.abstract)), why=why)
+    shaped = DigestPaper(id=paper.id, title=_one_line(plain(paper.title)), authors=_one_line(plain(authors)),
+                         teaser=teaser(plain(paper.abstract)), why=why)
+    if len(_SHAPED) > SHARED_ENTRIES:
+        _SHAPED.clear()
+    _SHAPED[key] = shaped
+    return shaped
 
 
 def _one_line(text: str) -> str:
