@@ -28,6 +28,7 @@ from paperboy.store.accounts import Mail
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_SUBJECT = 120
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_UNTIDY = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]|\s\s|^\s|\s$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,9 @@ class RenderedMail:
 
 def one_line(text: object) -> str:
     """Text fit for one line of a plain-text mail or a header: no control characters, single spaces."""
+    text = str(text)
+    if _UNTIDY.search(text) is None:  # composed text usually is tidy already
+        return text
     return " ".join(_CONTROL.sub(" ", str(text)).split())
 
 
