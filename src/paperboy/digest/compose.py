@@ -236,13 +236,43 @@ def _follows(ctx: DigestContext, sub: Subscription, period: Period, exclude: set
 
 
 def _topic_sections(ctx: DigestContext, sub: Subscription, since: date, exclude: set[str]) -> list[Section]:
-    """One list per saved topic of the reader (paperboy.library.topics, when that feature is installed)."""
-    return []
+    """One list per saved topic of the reader: the topic's own search, newest first, since ``since``."""
+    try:
+        from paperboy.library.topics import open_topics, search_request
+    except ImportError:  # topics (issue 12) not installed
+        return []
+    if ctx.engine is None:
+        return []
+    sections = []
+    for topic in open_topics(ctx.store).list(sub.reader_id):
+        need = LIST_LIMIT + min(len(exclude), 90)
+        request = search_request(topic.fields, limit=min(need, 100), since=since)
+        result = ctx.engine.search(request)  # type: ignore[attr-defined]
+        fresh = [h.paper for h in result.hits if h.paper.id not in exclude]
+        shown = fresh[:LIST_LIMIT]
+        exclude.update(p.id for p in shown)
+        name = topic.fields.name
+        more = max(0, result.total - len(shown) - (len(result.hits) - len(fresh)))
+        sections.append(Section("follows", f"New for your topic “{name}”",
+                                tuple(_paper(p, f"matches your topic “{name}”") for p in shown), more=more,
+                                more_path=f"/topics/{topic.id}"))
+    return sections
 
 
 def _followed(ctx: DigestContext, sub: Subscription, since: date, exclude: set[str]) -> list[Section]:
-    """The reader's followed authors, categories and venues (paperboy.library.follows, when installed)."""
-    return []
+    """The reader's followed authors, categories and venues, newest first, with the follow each is there for."""
+    try:
+        from paperboy.library.follows import new_since
+    except ImportError:  # follows (issue 12) not installed
+        return []
+    items = new_since(ctx.store, sub.reader_id, since, limit=LIST_LIMIT + min(len(exclude), 90),
+                      hidden=ctx.hidden_pids)
+    fresh = [i for i in items if i.paper.id not in exclude]
+    shown = fresh[:LIST_LIMIT]
+    exclude.update(i.paper.id for i in shown)
+    papers = tuple(_paper(i.paper, "; ".join(r.text for r in i.reasons) or "you follow this") for i in shown)
+    return [Section("follows", "New from what you follow", papers, more=max(0, len(fresh) - len(shown)),
+                    more_path="/following")]
 
 
 def _recommended(ctx: DigestContext, sub: Subscription, exclude: set[str]) -> list[Section]:
