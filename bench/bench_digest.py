@@ -8,18 +8,20 @@ What it does:
    and yesterday's ranking are full;
 3. subscribes ``--readers`` confirmed readers, each with one to three categories (one in four with none: every
    category), bulk-inserted (setup, not timed; the double opt-in path is tested elsewhere);
-4. times composing and rendering every active reader's daily digest in one process (``compose`` +
-   ``render``: what the sender does before the outbox), and reports digests/s, p50/p99 per digest, empty
-   digests, papers per digest, mail size, and peak RSS.
+4. times composing and rendering every active reader's daily digest (``compose`` + ``render``: what the sender
+   does before the outbox) in ``--workers`` processes, each taking every n-th reader with its own connection,
+   and reports digests/s, p50/p99 per digest, empty digests, papers per digest, mail size, and peak RSS.
 
 Topic and follow lists (issue 12) are not in the store this builds; the category lists stand in for them.
 
-Run: ``nice python bench/bench_digest.py [--papers 100000] [--readers 10000] [--events 20000] [--home DIR]``.
+Run: ``nice python bench/bench_digest.py [--papers 100000] [--readers 10000] [--events 20000] [--workers 2]
+[--home DIR]``; ``--reuse`` times composing again on the store a run left in ``--home``.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import resource
 import statistics
@@ -75,30 +77,16 @@ def add_readers(store: SQLiteStore, n: int, rng: random.Random) -> None:
     db.execute("COMMIT")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--papers", type=int, default=100_000)
-    parser.add_argument("--readers", type=int, default=10_000)
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--home", type=Path)
-    args = parser.parse_args()
-    home = args.home or Path(tempfile.mkdtemp(prefix="bench-digest-"))
-    rng = random.Random(13)
+def compose_share(home: Path, k: int, workers: int) -> tuple[list[float], list[int], list[int], int, int]:
+    """Compose and render the digests of every ``workers``-th reader from the ``k``-th, in this process."""
     store = SQLiteStore(home / "paperboy.db")
-    settings = Settings(home=home, base_url="https://papers.example.org")
-    t = time.perf_counter()
-    pids = add_papers(store, args.papers, rng)
-    ctx = open_context(store, settings)
-    add_events(ctx, pids, args.events, rng)
-    add_readers(store, args.readers, rng)
-    print(f"setup: {args.papers:,} papers, {args.events:,} events, {args.readers:,} readers "
-          f"in {time.perf_counter() - t:.1f} s")
-
+    ctx = open_context(store, Settings(home=home, base_url="https://papers.example.org"))
     render_settings = RenderSettings.from_context(ctx)
     day = period("date", NOW.date().isoformat())
     times, sizes, counts, empty = [], [], [], 0
-    start = time.perf_counter()
     for sub in ctx.subscriptions.active(NOW):
+        if sub.reader_id % workers != k:
+            continue
         t0 = time.perf_counter()
         digest = compose(ctx, sub, day, NOW)
         if digest is None:
@@ -108,16 +96,52 @@ def main() -> None:
             sizes.append(len(mail.html) + len(mail.text))
             counts.append(len(digest.paper_ids))
         times.append(time.perf_counter() - t0)
+    store.close()
+    return times, sizes, counts, empty, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def setup(home: Path, args: argparse.Namespace) -> None:
+    rng = random.Random(13)
+    store = SQLiteStore(home / "paperboy.db")
+    t = time.perf_counter()
+    pids = add_papers(store, args.papers, rng)
+    add_events(open_context(store, Settings(home=home)), pids, args.events, rng)
+    add_readers(store, args.readers, rng)
+    print(f"setup: {args.papers:,} papers, {args.events:,} events, {args.readers:,} readers "
+          f"in {time.perf_counter() - t:.1f} s")
+    store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--papers", type=int, default=100_000)
+    parser.add_argument("--readers", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--home", type=Path)
+    parser.add_argument("--reuse", action="store_true", help="time composing on the store a run left in --home")
+    args = parser.parse_args()
+    if args.reuse and not args.home:
+        parser.error("--reuse needs --home")
+    home = args.home or Path(tempfile.mkdtemp(prefix="bench-digest-"))
+    if not args.reuse:
+        setup(home, args)
+    start = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+        parts = pool.starmap(compose_share, [(home, k, args.workers) for k in range(args.workers)])
     total = time.perf_counter() - start
-    times.sort()
+    times = sorted(t for part in parts for t in part[0])
+    sizes = [x for part in parts for x in part[1]]
+    counts = [x for part in parts for x in part[2]]
+    empty = sum(part[3] for part in parts)
     p50, p99 = statistics.median(times) * 1000, times[int(len(times) * 0.99)] * 1000
-    print(f"compose + render: {len(times):,} digests in {total:.1f} s ({len(times) / total:,.0f}/s); "
-          f"per digest p50 {p50:.2f} ms, p99 {p99:.2f} ms; "
+    print(f"compose + render ({args.workers} processes): {len(times):,} digests in {total:.1f} s "
+          f"({len(times) / total:,.0f}/s); per digest p50 {p50:.2f} ms, p99 {p99:.2f} ms; "
           f"empty {empty}; papers per digest {statistics.mean(counts):.1f}; "
           f"mail size mean {statistics.mean(sizes) / 1024:.1f} KiB")
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; "
+    rss = max(part[4] for part in parts)
+    print(f"peak RSS per worker {rss / 1024:.0f} MiB; "
           f"database {(home / 'paperboy.db').stat().st_size / 2**20:.0f} MiB at {home}")
-    store.close()
 
 
 if __name__ == "__main__":
