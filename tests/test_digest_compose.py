@@ -121,3 +121,16 @@ def test_a_digest_is_json_and_math_is_readable_text(store, ctx):
     assert Digest.from_json(digest.to_json()) == digest
     title = digest.sections[0].papers[0].title
     assert "α" in title and "$" not in title and "<b>bold</b>" in title  # text: the renderer escapes it
+
+
+def test_a_weekly_digest_on_monday_morning_shows_last_weeks_trending(store, ctx):
+    store.write_batch([paper(i) for i in range(2)], [])
+    sub = subscribe(ctx, frequency="weekly")
+    p = pids(store, 2)
+    monday = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+    ctx.events.set_mark(101, p[0], Kind.UPVOTE, True, monday - timedelta(days=4))  # last Thursday
+    ctx.events.set_mark(101, p[1], Kind.SAVE, True, monday - timedelta(hours=2))
+    digest = compose(ctx, sub, period("week", "2026-W49"), monday)
+    assert digest.sections[0].title == "Trending this week"
+    assert [(x.id, x.why) for x in digest.sections[0].papers] == [
+        ("2612.00001", "1 save this week"), ("2612.00000", "1 upvote in the week of 23 November 2026")]

@@ -5,7 +5,8 @@ freeze it in its digest row when it is composed and render it again byte for byt
 signed at render time (:mod:`paperboy.digest.render`).  Three sections, each optional per reader:
 
 1. **trending** — the trending formula's ranking for the reader's period (today's UTC day, topped up with
-   yesterday's while the day is young; the ISO week for weekly digests), limited to the reader's categories;
+   yesterday's while the day is young; for weekly digests this ISO week topped up with the last), limited to the
+   reader's categories;
 2. **follows** — new papers for each followed topic, author and category since the reader's previous digest
    (``paperboy.library.topics`` / ``paperboy.library.follows`` when present) and for the subscription's own
    categories; each list is capped, with "and N more" linking to the site;
@@ -180,11 +181,12 @@ def _in_categories(paper: Paper, wanted: tuple[str, ...]) -> bool:
 
 def _trending(ctx: DigestContext, sub: Subscription, period: Period, now: datetime,
               exclude: set[str]) -> list[Section]:
-    if sub.frequency == "weekly":
-        days, window = [now.astimezone(UTC).date()], "week"
-    else:  # a digest at 7 in the morning finds today young: yesterday's ranking tops it up
-        today = now.astimezone(UTC).date()
-        days, window = [today, today - timedelta(days=1)], "day"
+    # A digest at 7 in the morning finds today young (and a Monday's weekly digest finds the week young): the
+    # previous day's (week's) ranking tops it up.
+    today = now.astimezone(UTC).date()
+    weekly = sub.frequency == "weekly"
+    window = "week" if weekly else "day"
+    days = [today, today - timedelta(days=7 if weekly else 1)]
     picked: list[DigestPaper] = []
     version = ctx.events.version()
     for day in days:
