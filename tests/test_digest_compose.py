@@ -110,7 +110,7 @@ def test_a_category_of_ten_thousand_papers_is_capped_with_a_count_of_the_rest(st
     sub = subscribe(ctx, categories=("cs.LG",), sections=("follows",))
     section = compose(ctx, sub, DAY, NOW).sections[0]
     assert len(section.papers) == 10
-    assert section.more == 9_990
+    assert section.more == 9_990 and not section.more_estimated
     assert section.more_path == "/category/cs.LG"
 
 
@@ -134,3 +134,27 @@ def test_a_weekly_digest_on_monday_morning_shows_last_weeks_trending(store, ctx)
     assert digest.sections[0].title == "Trending this week"
     assert [(x.id, x.why) for x in digest.sections[0].papers] == [
         ("2612.00001", "1 save this week"), ("2612.00000", "1 upvote in the week of 23 November 2026")]
+
+
+def test_topic_lists_capped_with_the_count_of_the_rest(store, tmp_path):
+    from paperboy.config import load_settings
+    from paperboy.index import Indexes
+    from paperboy.library.topics import check_fields, open_topics
+    from paperboy.search import SearchEngine
+
+    settings = load_settings(tmp_path)
+    store.write_batch([paper(i, title=f"Sparse attention variant {i}") for i in range(10_000)]
+                      + [paper(10_000, title="Graph networks, nothing else")], [])
+    indexes = Indexes(settings, embed=False)
+    indexes.sync(store, embed=False)
+    ctx = open_context(store, settings, engine=SearchEngine(settings, store, indexes=indexes))
+    sub = subscribe(ctx, sections=("follows",))
+    topic = open_topics(store).create(sub.reader_id, check_fields(name="Sparse <b>", query="sparse attention",
+                                                                  mode="lexical"), 0, 50)
+    section = compose(ctx, sub, DAY, NOW).sections[0]
+    assert section.title == "New for your topic “Sparse <b>”" and section.more_path == f"/topics/{topic.id}"
+    assert len(section.papers) == 10 and all(p.why == "matches your topic “Sparse <b>”" for p in section.papers)
+    assert all(p.title.startswith("Sparse attention variant") for p in section.papers)
+    # Filtered searches estimate from the engine's candidates (200 deep): "about 190 more", said as an estimate.
+    assert section.more == 190 and section.more_estimated
+    assert Digest.from_json(compose(ctx, sub, DAY, NOW).to_json()).sections[0] == section

@@ -58,13 +58,15 @@ class DigestPaper:
 
 @dataclass(frozen=True, slots=True)
 class Section:
-    """``key`` is one of the subscription sections; ``more`` papers matched beyond those shown, at ``more_path``."""
+    """``key`` is one of the subscription sections; ``more`` papers matched beyond those shown, at ``more_path``
+    (``more_estimated``: the search engine's "about N", not a count)."""
 
     key: str
     title: str
     papers: tuple[DigestPaper, ...]
     more: int = 0
     more_path: str | None = None
+    more_estimated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +92,8 @@ class Digest:
     @classmethod
     def from_json(cls, text: str) -> Digest:
         data = json.loads(text)
-        sections = tuple(Section(s["key"], s["title"], tuple(DigestPaper(**p) for p in s["papers"]), s["more"],
-                                 s["more_path"]) for s in data.pop("sections"))
+        sections = tuple(Section(**{**s, "papers": tuple(DigestPaper(**p) for p in s["papers"])})
+                         for s in data.pop("sections"))
         return cls(**data, sections=sections)
 
 
@@ -240,24 +242,25 @@ def _follows(ctx: DigestContext, sub: Subscription, period: Period, exclude: set
 def _topic_sections(ctx: DigestContext, sub: Subscription, since: date, exclude: set[str]) -> list[Section]:
     """One list per saved topic of the reader: the topic's own search, newest first, since ``since``."""
     try:
-        from paperboy.library.topics import open_topics, search_request
+        from paperboy.library.topics import new_papers, open_topics, search_request
     except ImportError:  # topics (issue 12) not installed
         return []
     if ctx.engine is None:
         return []
     sections = []
     for topic in open_topics(ctx.store).list(sub.reader_id):
-        need = LIST_LIMIT + min(len(exclude), 90)
-        request = search_request(topic.fields, limit=min(need, 100), since=since)
-        result = ctx.engine.search(request)  # type: ignore[attr-defined]
-        fresh = [h.paper for h in result.hits if h.paper.id not in exclude]
+        found = new_papers(ctx.store, ctx.engine, topic, since, limit=LIST_LIMIT + min(len(exclude), 90))
+        fresh = [p for p in found if p.id not in exclude]
         shown = fresh[:LIST_LIMIT]
         exclude.update(p.id for p in shown)
+        # The engine's estimate of all the topic's matches since ``since`` ("about N": one more, cheap search).
+        estimate = ctx.engine.search(search_request(topic.fields, limit=1, since=since))  # type: ignore[attr-defined]
+        total = estimate.total
+        more = max(len(fresh) - len(shown), total - len(found))
         name = topic.fields.name
-        more = max(0, result.total - len(shown) - (len(result.hits) - len(fresh)))
         sections.append(Section("follows", f"New for your topic “{name}”",
                                 tuple(_paper(p, f"matches your topic “{name}”") for p in shown), more=more,
-                                more_path=f"/topics/{topic.id}"))
+                                more_path=f"/topics/{topic.id}", more_estimated=True))
     return sections
 
 
