@@ -158,3 +158,13 @@ def test_topic_lists_capped_with_the_count_of_the_rest(store, tmp_path):
     # Filtered searches estimate from the engine's candidates (200 deep): "about 190 more", said as an estimate.
     assert section.more == 190 and section.more_estimated
     assert Digest.from_json(compose(ctx, sub, DAY, NOW).to_json()).sections[0] == section
+
+
+def test_followed_authors_bring_their_new_papers_with_the_reason(store, ctx):
+    follows = pytest.importorskip("paperboy.library.follows")  # issue 12, merged separately
+    store.write_batch([paper(0, authors=[Author("Ada Lovelace")]), paper(1, authors=[Author("Alan Turing")])], [])
+    sub = subscribe(ctx, sections=("follows",))
+    follows.follow(store, sub.reader_id, "author", "Ada Lovelace")
+    section = compose(ctx, sub, DAY, NOW).sections[0]
+    assert section.title == "New from what you follow" and section.more_path == "/following"
+    assert [(p.id, p.why) for p in section.papers] == [("2612.00000", "new paper by Ada Lovelace")]
