@@ -105,6 +105,9 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
     from paperboy.web import accounts, api, feeds, hf_compat, ops, pages, views, votes
 
     votes.install(app)  # the "events" data version, and the vote / save / view routes
+    from paperboy.web import following
+
+    following.install(app)  # follows: the Following page, /api/v1/follows, the follow buttons' form route
 
     app.include_router(accounts.router)
     app.include_router(accounts.api_router)
