@@ -13,8 +13,10 @@ from paperboy.library.authors import compatible, fold, keys, parse, same_person,
     ("Bengio, Yoshua", "bengio", ("yoshua",)),
     ("Laurens van der Maaten", "vandermaaten", ("laurens",)),
     ("L. van der Maaten", "vandermaaten", ("l",)),
-    ("Jean-Pierre Serre", "serre", ("jean", "pierre")),
-    ("J.-P. Serre", "serre", ("j", "p")),
+    ("Jean-Pierre Serre", "serre", ("jean-pierre",)),
+    ("J.-P. Serre", "serre", ("j-p",)),
+    ("Li–Chen Fu", "fu", ("li-chen",)),
+    ("M. Alencastre-Miranda", "alencastremiranda", ("m",)),
     ("Martin Luther King, Jr.", "king", ("martin", "luther")),
     ("João F. Henriques", "henriques", ("joao", "f")),
     ("Stanis\\l{}aw Szymanowicz", "szymanowicz", ("stanislaw",)),
@@ -30,11 +32,16 @@ def test_names_parse_into_surname_and_given_names(name, surname, given):
 
 def test_nothing_name_like_is_no_name():
     assert parse("") is None and parse(" .,- ") is None
+    assert parse("Hao Zhang, Kai Xu, Wei Jiang") is None and parse("Hao Zhang, Kai Xu") is None  # lists of names
 
 
 def test_initials_fit_full_names_and_different_names_do_not():
     assert compatible(("y",), ("yoshua",)) and compatible(("yoshua", "j"), ("yoshua",))
-    assert compatible(("j", "p"), ("jean", "pierre"))
+    assert compatible(("j-p",), ("jean-pierre",)) and compatible(("j",), ("jean-pierre",))
+    assert compatible(("ya-cheng",), ("ya", "cheng"))  # the hyphen written as a space
+    assert not compatible(("r", "bharat"), ("raghuveer",))  # goes by the middle name
+    assert compatible(("nathaniel", "moore"), ("nathaniel",))
+    assert not compatible(("wen",), ("wen-chin",))  # a different given name, not a middle name
     assert not compatible(("yoshua",), ("yann",)) and not compatible(("john", "a"), ("john", "b"))
 
 
@@ -64,6 +71,7 @@ def test_initials_alone_are_one_person():
 def test_keys_are_block_and_form():
     assert keys(["Yoshua Bengio", "Y. Bengio", "Aaron Courville", ""]) == {
         ("bengio|y", "yoshua"), ("bengio|y", "y"), ("courville|a", "aaron")}
+    assert keys(["Hao Zhang, Kai Xu, Wei Jiang"]) == {("zhang|h", "hao"), ("xu|k", "kai"), ("jiang|w", "wei")}
 
 
 def test_venue_keys_drop_the_year_and_numbers():

@@ -5,11 +5,13 @@ must find all of that person's papers and none of a namesake's.  The rule:
 
 1. **Parse** a name into a surname and given-name tokens (:func:`parse`): accents, TeX accents, case and punctuation
    go; "Surname, Given" is turned around; particles ("van der", "de", "von") belong to the surname; suffixes ("Jr.",
-   "III") are dropped; hyphenated given names are separate tokens ("Jean-Pierre" = "jean pierre", so "J.-P." fits).
+   "III") are dropped; a hyphenated given name is one name ("Jean-Pierre": "J.-P." and "J." fit it, "Jean" does
+   not, as "Wen" is not "Wen-Chin"); written with a space instead of the hyphen it is the same name.
 2. **Block**: only names with the same surname and the same first given initial can be one person
    (``"bengio|y"``).  The store keeps each paper's (block, given) pairs, so a block is one index range.
 3. **Fold** the given-name forms met in a block (:func:`fold`).  Two forms are *compatible* when, token by token,
-   each pair is equal or one is the other's initial (missing trailing tokens are fine: "john" fits "john a").
+   each pair is equal or one is the other's initial (missing trailing tokens are fine: "john" fits "john a", except
+   a spelt-out name after an initial: "R. Bharat Rao" does not fit "Raghuveer Rao").
    Full forms (a spelt-out first name) are placed first, most specific first: a form joins the one person whose
    forms it is all compatible with, starts a new person when there is none, and stays on its own (ambiguous) when
    there are several ("John Smith" beside "John A. Smith" and "John B. Smith").  Initial forms ("y", "y j") are
@@ -32,6 +34,9 @@ from dataclasses import dataclass
 _TEX_ACCENT = re.compile(r"\\[`'^\"~=.uvHckrb]\s*\{?\s*([A-Za-z])\s*\}?|\\(l|o|ss|ae|oe|aa|i|j|L|O|AE|OE|AA)\b\s*"
                          r"(?:\{\})?|\\[A-Za-z]+\s*|[{}$]")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_HYPHENATED = re.compile(r"[^\W_]+(?:-[^\W_]+)*", re.UNICODE)  # "jean-pierre" stays one given name
+_DASHES = re.compile(r"[\u2010-\u2015\u2212]")
+_DOT_DASH = re.compile(r"\.\s*-\s*")  # "J.-P." -> "j-p"
 PARTICLES = frozenset({"van", "von", "der", "den", "de", "del", "della", "di", "da", "du", "le", "la", "dos", "das",
                        "ter", "ten", "bin", "ibn", "al", "el", "zu", "st", "mac"})
 SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
@@ -68,30 +73,51 @@ def _plain(text: str) -> str:
 def parse(name: str) -> Name | None:
     """The parsed name, or None when there is nothing name-like in the string."""
     name = (name or "")[:MAX_NAME]
-    if "," in name:  # "Bengio, Yoshua" (a trailing ", Jr." is a suffix, not a surname)
-        head, _, tail = name.partition(",")
-        tail_words = _WORD.findall(_plain(tail))
-        if tail_words and not all(w in SUFFIXES for w in tail_words):
-            name = f"{tail} {head}"
-    words = [w for w in _WORD.findall(_plain(name)) if w not in SUFFIXES]
+    parts = [p for p in name.split(",") if not set(_WORD.findall(_plain(p))) <= SUFFIXES]  # ", Jr." is no part
+    if len(parts) > 2 or (len(parts) == 2 and min(len(_WORD.findall(_plain(p))) for p in parts) > 1):
+        return None  # a list of names in one string ("Hao Zhang, Kai Xu"): nobody can follow that as one person
+    if len(parts) == 2:  # "Bengio, Yoshua"
+        name = f"{parts[1]} {parts[0]}"
+    elif parts:
+        name = parts[0]
+    text = _DOT_DASH.sub("-", _DASHES.sub("-", _plain(name)))
+    words = [w for w in _HYPHENATED.findall(text) if w not in SUFFIXES]
     if not words:
         return None
     cut = len(words) - 1  # the surname starts at the last word, or earlier at a run of particles before it
     while cut > 1 and words[cut - 1] in PARTICLES:
         cut -= 1
-    return Name("".join(words[cut:]), tuple(words[:cut]))
+    return Name("".join(words[cut:]).replace("-", ""), tuple(words[:cut]))
+
+
+def _token_fits(x: str, y: str) -> bool:
+    """One given name against another: equal, an initial of it ("j" fits "jean-pierre"), or hyphenated parts that
+    fit part by part ("j-p" fits "jean-pierre"); "wen" does not fit "wen-chin" (a different given name)."""
+    if x == y or (len(x) == 1 and y.startswith(x)) or (len(y) == 1 and x.startswith(y)):
+        return True
+    xs, ys = x.split("-"), y.split("-")
+    return len(xs) == len(ys) > 1 and all(a == b or (len(a) == 1 and b.startswith(a)) or
+                                          (len(b) == 1 and a.startswith(b)) for a, b in zip(xs, ys, strict=True))
 
 
 def compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Whether two given-name token lists can be the same person's ("y j" fits "yoshua", not "yann b" vs "yann c")."""
-    for x, y in zip(a, b, strict=False):
-        if x != y and not ((len(x) == 1 and y.startswith(x)) or (len(y) == 1 and x.startswith(y))):
-            return False
-    return True
+    """Whether two given-name token lists can be the same person's ("y j" fits "yoshua", not "yann b" vs "yann c").
+    Spelling a hyphenated name with a space is the same name ("ya-cheng" = "ya cheng")."""
+    if "-".join(a) == "-".join(b):
+        return True
+    longer = a if len(a) > len(b) else b
+    if not _full(longer[0]) and any(map(_full, longer[min(len(a), len(b)):])):
+        return False  # "R. Bharat Rao" goes by Bharat: a missing spelt-out name is no match for "Raghuveer Rao"
+    return all(_token_fits(x, y) for x, y in zip(a, b, strict=False))
+
+
+def _full(token: str) -> bool:
+    """Whether a given name is spelt out ("yoshua", "jean-pierre"), not initials ("y", "j-p")."""
+    return any(len(part) > 1 for part in token.split("-"))
 
 
 def _specificity(form: tuple[str, ...]) -> tuple:
-    return (-sum(len(t) > 1 for t in form), -len(form), -sum(map(len, form)), form)
+    return (-sum(map(_full, form)), -len(form), -sum(map(len, form)), form)
 
 
 def fold(forms: Iterable[str]) -> dict[str, str]:
@@ -106,14 +132,12 @@ def fold(forms: Iterable[str]) -> dict[str, str]:
             out[""] = ""
             continue
         fits = [p for p in people if all(compatible(form, member) for member in p)]
-        if len(form[0]) > 1 and not fits:
-            people.append([form])
-        elif len(fits) == 1:
+        if len(fits) == 1:
             fits[0].append(form)
             continue
-        elif not fits and len(form[0]) == 1:  # initials with no full name in sight: a person of its own
+        if not fits:  # a new person (initials too, when no full name in the block fits them)
             people.append([form])
-        out[" ".join(form)] = " ".join(form)  # a new person, or ambiguous between several
+        out[" ".join(form)] = " ".join(form)  # a person's first form, or ambiguous between several people
     for person in people:
         head = " ".join(person[0])
         for member in person:
@@ -133,9 +157,10 @@ def keys(authors: Iterable[str]) -> set[tuple[str, str]]:
     """The (block, form) pairs of a paper's author strings, as the store indexes them."""
     out = set()
     for author in authors:
-        parsed = parse(author)
-        if parsed is not None:
-            out.add((parsed.block, parsed.form))
+        parsed = [parse(author)]
+        if parsed[0] is None and "," in author:  # a whole author list in one string: index each name
+            parsed = [parse(part) for part in author.split(",")]
+        out.update((p.block, p.form) for p in parsed if p is not None)
     return out
 
 

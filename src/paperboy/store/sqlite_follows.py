@@ -80,7 +80,12 @@ class SQLiteFollows(Follows):
         return [Follow(*row) for row in rows]
 
     def forms(self, block: str) -> list[str]:
-        return [f for (f,) in self.store.db.execute("SELECT DISTINCT form FROM paper_people WHERE block=?", (block,))]
+        # A skip scan of the primary key: one index seek per distinct form, however many papers each form has
+        # (SELECT DISTINCT would read every row of a prolific author's block).
+        return [f for (f,) in self.store.db.execute(
+            "WITH RECURSIVE f(form) AS (SELECT min(form) FROM paper_people WHERE block=:b UNION ALL"
+            " SELECT (SELECT min(form) FROM paper_people WHERE block=:b AND form > f.form) FROM f"
+            " WHERE f.form IS NOT NULL) SELECT form FROM f WHERE form IS NOT NULL", {"b": block})]
 
     def newest(self, kind: str, key: str, forms: tuple[str, ...] = (), *, limit: int,
                since: date | None = None) -> list[Listed]:
