@@ -124,8 +124,8 @@ def follow(store: Store, reader: int, kind: object, value: object) -> tuple[Targ
     """Follow; the target and whether it is new (following twice is harmless)."""
     t = target(kind, value)
     follows = open_follows(store)
-    if len(follows.of(reader)) >= MAX_FOLLOWS and not any(f.key == t.key and f.kind == t.kind
-                                                          for f in follows.of(reader)):
+    mine = follows.of(reader)
+    if len(mine) >= MAX_FOLLOWS and not any(f.key == t.key and f.kind == t.kind for f in mine):
         raise FollowError(f"a reader can follow at most {MAX_FOLLOWS} authors, categories and venues")
     return t, follows.add(reader, t.kind, t.key, t.value, time.time())
 
@@ -214,15 +214,17 @@ def import_reader(store: Store, reader_id: int, data: dict) -> list[str]:
     if not isinstance(entries, list):
         return ["follows: expected a list; nothing imported"]
     backend = open_follows(store)
+    count = len(backend.of(reader_id))
     for i, entry in enumerate(entries):
         try:
             if not isinstance(entry, dict):
                 raise FollowError("not an object")
             t = target(entry.get("kind"), entry.get("value"))
-            if len(backend.of(reader_id)) >= MAX_FOLLOWS:
+            if count >= MAX_FOLLOWS:
                 raise FollowError(f"at most {MAX_FOLLOWS} follows")
             at = entry.get("followed_at")
-            backend.add(reader_id, t.kind, t.key, t.value, float(at) if isinstance(at, int | float) else time.time())
+            count += backend.add(reader_id, t.kind, t.key, t.value,
+                                 float(at) if isinstance(at, int | float) else time.time())
         except FollowError as exc:
             notes.append(f"follows[{i}] skipped: {exc}")
     return notes
