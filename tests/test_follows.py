@@ -166,3 +166,14 @@ def test_export_import_round_trip_and_merge_without_duplicates(store):
                      "follows[1] skipped: not an object"]
     assert len(lib.export_reader(store, fresh)["follows"]) == 3
     assert lib.import_reader(store, fresh, {"follows": "nope"}) == ["follows: expected a list; nothing imported"]
+
+
+def test_papers_stored_since_the_look_before_are_marked_new(store):
+    r = reader(store)
+    lib.follow(store, r, "category", "cs.LG")
+    assert not any(i.new for i in lib.following(store, r, look=True).items)  # a first look: nothing to compare
+    store.write_batch([paper(8, ["Alan Turing"], ["cs.LG"], date(2023, 5, 1))], [])  # new, yet listed earlier
+    page = lib.following(store, r, look=True)
+    assert [i.paper.id for i in page.items if i.new] == ["p8"]
+    assert [i.paper.id for i in lib.following(store, r, limit=1, offset=2).items if i.new] == ["p8"]  # paging agrees
+    assert not any(i.new for i in lib.following(store, r, look=True).items)  # seen now

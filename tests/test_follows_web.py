@@ -100,7 +100,14 @@ def test_html_forms_need_the_sessions_csrf_token_and_pages_escape_names(site):
     assert "<script>alert" not in page.text and "&lt;script&gt;alert" in page.text
     assert "new paper by <em>Yoshua Bengio</em>" in page.text
     assert "new paper by <em>&lt;script&gt;" in page.text
+    assert 'class="tag new"' not in page.text  # the first look has nothing to compare with
+    site.store.write_batch([Paper(id="2403.00001", source="test", arxiv_id="2403.00001", title="Arrived later",
+                                  authors=[Author("Yoshua Bengio")], categories=["cs.AI"], submitted=date(2024, 3, 1))],
+                           [])
+    again = client.get("/following").text
+    assert again.count('class="tag new"') == 1 and again.index('class="tag new"') > again.index("Arrived later")
     twin = client.get("/api/v1/following").json()
+    assert [p["id"] for p in twin["papers"] if p["new"]] == ["2403.00001"]
     assert twin["follows"][1]["value"] == EVIL  # JSON carries the text; escaping is the renderer's job
     anon = httpx.Client(base_url=site.url, timeout=10)
     assert "aria-pressed" not in anon.get("/author/Yoshua%20Bengio").text  # the shared page has no reader's state

@@ -7,6 +7,8 @@
   is there ("new paper by *Yoshua Bengio*", "in cs.LG", "at ICLR 2024"), newest first, paged.  Each follow is one
   index range of at most ``offset + limit + 1`` papers (a paper in the merged top k is in the top k of every follow
   it matches), so a page costs the same whatever the corpus size.
+* "New" on the page: papers stored since the reader's look before the latest at the page's first page (pids are
+  in arrival order), so after an ingest the next visit marks what arrived, and paging or the JSON twin agree.
 * :func:`new_since` answers the digest's question: the reader's follows' papers listed on or after a day.
 * :func:`export_reader` / :func:`import_reader`: the follows part of the reader's export document.
 """
@@ -63,6 +65,7 @@ class Item:
 
     paper: Paper
     reasons: list[Reason] = field(default_factory=list)
+    new: bool = False  # stored since the reader's look before the latest at the Following page
 
 
 @dataclass(slots=True)
@@ -152,9 +155,10 @@ def _forms(follows: Follows, key: str) -> tuple[str, tuple[str, ...]]:
     return block, tuple(sorted(authors.same_person(form, follows.forms(block))))
 
 
-def _gather(store: Store, reader: int, need: int, since: date | None,
-            hidden: frozenset[int]) -> tuple[list[Item], list[Follow]]:
-    """The merged, de-duplicated newest papers of the reader's follows, at most ``need`` of them."""
+def _gather(store: Store, reader: int, need: int, since: date | None, hidden: frozenset[int],
+            seen: int | None = None) -> tuple[list[Item], list[Follow]]:
+    """The merged, de-duplicated newest papers of the reader's follows, at most ``need`` of them; papers after pid
+    ``seen`` are marked new."""
     backend = open_follows(store)
     follows = backend.of(reader)
     hits: dict[int, tuple[str, list[tuple[Follow, tuple[str, ...]]]]] = {}
@@ -165,8 +169,8 @@ def _gather(store: Store, reader: int, need: int, since: date | None,
                 hits.setdefault(pid, (listed or "", []))[1].append((f, forms))
     order = sorted(hits, key=lambda pid: (hits[pid][0], pid), reverse=True)[:need]
     papers = {sp.pid: sp.paper for sp in store.get_many(order)}
-    items = [Item(papers[pid], [_reason(papers[pid], f, forms) for f, forms in hits[pid][1]])
-             for pid in order if pid in papers]
+    items = [Item(papers[pid], [_reason(papers[pid], f, forms) for f, forms in hits[pid][1]],
+                  seen is not None and pid > seen) for pid in order if pid in papers]
     return items, follows
 
 
@@ -182,13 +186,17 @@ def _reason(paper: Paper, f: Follow, forms: tuple[str, ...]) -> Reason:
 
 
 def following(store: Store, reader: int, *, limit: int = 20, offset: int = 0,
-              hidden: frozenset[int] = frozenset()) -> Page:
-    """One page of the reader's Following list (see the module docstring); ``hidden`` papers are left out."""
+              hidden: frozenset[int] = frozenset(), look: bool = False) -> Page:
+    """One page of the reader's Following list (see the module docstring); ``hidden`` papers are left out.
+
+    Papers stored since the reader's look before the latest are marked new; ``look`` makes this call a new look
+    (the page's first page, seen by the reader: not an API call or a later page)."""
     if not 1 <= limit <= 100:
         raise FollowError("limit must be between 1 and 100")
     if not 0 <= offset <= MAX_OFFSET:
         raise FollowError(f"offset must be between 0 and {MAX_OFFSET}")
-    items, follows = _gather(store, reader, offset + limit + 1, None, hidden)
+    seen = open_follows(store).last_seen(reader, look=look)
+    items, follows = _gather(store, reader, offset + limit + 1, None, hidden, seen)
     return Page(items[offset:offset + limit], len(items) > offset + limit, follows)
 
 

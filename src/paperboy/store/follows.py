@@ -58,5 +58,11 @@ class Follows(abc.ABC):
         papers under any of ``forms``."""
 
     @abc.abstractmethod
+    def last_seen(self, reader: int, *, look: bool) -> int | None:
+        """The newest pid of the store at the reader's look before their latest one at the Following page (None
+        before a second look): papers after it are "new".  With ``look`` this is a new look: the latest look's
+        boundary becomes the answer and the store's newest pid now becomes the latest look's."""
+
+    @abc.abstractmethod
     def fill_keys(self) -> int:
         """Index the papers stored before follows existed (once); how many papers it indexed."""

@@ -380,9 +380,10 @@ MIGRATIONS: list[str] = [
     END;
     INSERT INTO meta(key, value) VALUES ('events_version', '0');
     """,
-    # 7 (follows, paperboy.store.sqlite_follows): each reader's follows of authors, categories and venues, and the
-    # per-paper keys they are matched by, with the listing date so one follow's newest papers are one index range:
-    # paper_people (author block + given-name form, see paperboy.library.authors) and paper_venues.  Keys are
+    # 7 (follows, paperboy.store.sqlite_follows): each reader's follows of authors, categories and venues, where
+    # each reader last looked (follow_seen), and the per-paper keys follows are matched by, with the listing date
+    # so one follow's newest papers are one index range: paper_people (author block + given-name form, see
+    # paperboy.library.authors) and paper_venues.  Keys are
     # computed in Python: the store's write path adds them with a paper's other child rows, a content change drops
     # them (trigger, before the rewrite), and SQLiteFollows.fill_keys() indexes papers stored before this migration
     # once ("follow_keys_filled").
@@ -412,6 +413,13 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX paper_venues_newest ON paper_venues(venue, listed DESC, pid DESC);
     CREATE INDEX paper_venues_pid ON paper_venues(pid);
+    -- What "new" on a reader's Following page means: papers stored (pid order is arrival order) after the
+    -- reader's look before the last one.  Each visit of the page's first page moves current to previous.
+    CREATE TABLE follow_seen (
+        reader INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        previous INTEGER,
+        current INTEGER NOT NULL
+    );
     CREATE TRIGGER follow_keys_stale AFTER UPDATE OF content_hash ON papers BEGIN
         DELETE FROM paper_people WHERE pid = new.pid;
         DELETE FROM paper_venues WHERE pid = new.pid;

@@ -108,6 +108,18 @@ class SQLiteFollows(Follows):
         out.sort(key=lambda r: (r[0] or "", r[1]), reverse=True)
         return out[:limit]
 
+    def last_seen(self, reader: int, *, look: bool) -> int | None:
+        db = self.store.db
+        if not look:
+            row = db.execute("SELECT previous FROM follow_seen WHERE reader=?", (reader,)).fetchone()
+            return row[0] if row else None
+        with _transaction(db):
+            row = db.execute(
+                "INSERT INTO follow_seen(reader, previous, current) VALUES (?, NULL, (SELECT coalesce(max(pid), 0)"
+                " FROM papers)) ON CONFLICT(reader) DO UPDATE SET previous = current, current = excluded.current"
+                " RETURNING previous", (reader,)).fetchall()
+        return row[0][0] if row else None
+
     def fill_keys(self) -> int:
         db = self.store.db
         if db.execute("SELECT value FROM meta WHERE key=?", (_FILLED,)).fetchone()[0] == "1":

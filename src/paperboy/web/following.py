@@ -60,6 +60,7 @@ class ReasonOut(_Out):
 
 
 class FollowingPaperOut(PaperOut):
+    new: bool = Field(description="Stored since your look before the latest at the Following page.")
     why: list[ReasonOut]
 
 
@@ -151,11 +152,11 @@ def follow_button(request: Request, kind: str, value: str) -> dict | None:
 # -- the Following page ---------------------------------------------------------------------------------------------
 
 
-def _page_data(request: Request, reader: Reader, limit: int, offset: int) -> tuple[lib.Page, dict]:
+def _page_data(request: Request, reader: Reader, limit: int, offset: int, look: bool) -> tuple[lib.Page, dict]:
     if not 1 <= limit <= 100 or not 0 <= offset <= lib.MAX_OFFSET:
         raise WebError(400, f"limit must be 1 to 100 and offset 0 to {lib.MAX_OFFSET}")
     page = lib.following(services(request).store, reader.id, limit=limit, offset=offset,
-                         hidden=hidden_from(request, reader))
+                         hidden=hidden_from(request, reader), look=look)
     url = "/following?limit={}&offset={}".format
     links = {"next": url(limit, offset + limit) if page.has_more and offset + limit <= lib.MAX_OFFSET else None,
              "prev": url(limit, max(0, offset - limit)) if offset else None}
@@ -166,18 +167,20 @@ def _page_data(request: Request, reader: Reader, limit: int, offset: int) -> tup
             responses=READER_ERRORS, summary="The newest papers of everything you follow, each with why it is here")
 def following_json(request: Request, limit: int = Query(PAGE_LIMIT, description="Papers per page, 1 to 100."),
                    offset: int = Query(0, description=f"Papers to skip, at most {lib.MAX_OFFSET:,}.")) -> Response:
-    page, links = _page_data(request, _reader(request), limit, offset)
+    page, links = _page_data(request, _reader(request), limit, offset, look=False)
     base = base_url(request)
     body = {"follows": [_follow_json(f.kind, f.value, base) for f in page.follows], "limit": limit, "offset": offset,
             **{k: base + "/api/v1" + v if v else None for k, v in links.items()},
-            "papers": [{**paper_json(item.paper, base), "why": [{"kind": r.kind, "follow": r.follow, "text": r.text}
-                                                                for r in item.reasons]} for item in page.items]}
+            "papers": [{**paper_json(item.paper, base), "new": item.new,
+                        "why": [{"kind": r.kind, "follow": r.follow, "text": r.text} for r in item.reasons]}
+                       for item in page.items]}
     return JSONResponseFast(body, headers={"Cache-Control": PRIVATE})
 
 
 def _reasons_html(item: lib.Item) -> Markup:
     parts = [Markup("{} <em>{}</em>").format(r.text.removesuffix(r.subject).strip(), r.subject) for r in item.reasons]
-    return Markup('<p class="why following-why">') + Markup("; ").join(parts) + Markup("</p>")
+    new = Markup('<span class="tag new">new</span> ') if item.new else Markup("")
+    return Markup('<p class="why following-why">') + new + Markup("; ").join(parts) + Markup("</p>")
 
 
 @router.get("/following", response_class=HTMLResponse, include_in_schema=False)
@@ -190,7 +193,7 @@ def following_page(request: Request, limit: int = Query(PAGE_LIMIT), offset: int
     if reader is None:
         status = 401
     else:
-        page, links = _page_data(request, reader, limit, offset)
+        page, links = _page_data(request, reader, limit, offset, look=offset == 0)
         cards = []
         for item in page.items:  # the card's own <li>, with the reasons before its end
             card = str(svc.env.globals["card"](item.paper, True))
