@@ -17,7 +17,8 @@ What it does:
    cache off so that every request renders;
 7. prints peak RSS (the 1,000,000 generated events are held in memory too) and the database size.
 
-Run: ``nice python bench/bench_trending.py [--papers 100000] [--events 1000000] [--threads 32] [--home DIR]``.
+Run: ``nice python bench/bench_trending.py [--papers 100000] [--events 1000000] [--threads 32] [--home DIR]``;
+``--reuse`` times the pages (steps 5 and 6) again on the database a run left in ``--home``.
 """
 
 from __future__ import annotations
@@ -193,33 +194,18 @@ def main() -> None:
                         help="concurrent callers on the web path (a server runs up to 40 sync routes at once)")
     parser.add_argument("--calls", type=int, default=300, help="page-data calls per window and depth")
     parser.add_argument("--home", type=Path, help="folder for the databases (default: a temporary one)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="only time the pages, on the database an earlier run left in --home")
     args = parser.parse_args()
     rng = random.Random(11)
     with tempfile.TemporaryDirectory() as tmp:
         path = (args.home or Path(tmp)) / "bench-trending.db"
-        for name in ("bench-trending.db", "bench-replay.db"):
-            for old in path.parent.glob(name + "*"):
-                old.unlink()
-        store = SQLiteStore(path)
-        began = time.perf_counter()
-        pids = add_papers(store, args.papers)
-        print(f"{len(pids):,} papers written in {time.perf_counter() - began:.1f} s")
-        stream = make_events(pids, args.events, rng)
-        clock = ThreadClock()
-        events = SQLiteEvents(store, FORMULA)
-        signals = Signals(events, "bench-salt", clock)
-        print(f"web path: {args.events:,} events over {DAYS} days from {args.threads} threads ...", flush=True)
-        seconds, cpu = web_replay(signals, clock, stream, args.threads)
-        logged = store.db.execute("SELECT count(*) FROM events").fetchone()[0]
-        print(f"web path: {args.events:,} events in {seconds:.1f} s = {args.events / seconds:,.0f} events/s, "
-              f"{args.events / cpu:,.0f} per CPU-second ({logged:,} logged; the rest were repeat views)")
-        (took, cpu), applied = batch_replay(path.with_name("bench-replay.db"), args.papers, stream, signals)
-        print(f"batch replay (append, 10,000 a transaction): {args.events:,} events in {took:.1f} s"
-              f" = {args.events / took:,.0f} events/s, {args.events / cpu:,.0f} per CPU-second ({applied:,} counted)")
-        began = time.perf_counter()
-        events.rebuild()
-        took = time.perf_counter() - began
-        print(f"rebuild from the log: {logged:,} events in {took:.1f} s = {logged / took:,.0f} events/s")
+        if args.reuse:
+            store = SQLiteStore(path)
+            signals = Signals(SQLiteEvents(store, FORMULA), "bench-salt")
+            print(f"reusing {path}: {store.db.execute('SELECT count(*) FROM events').fetchone()[0]:,} events")
+        else:
+            store, signals = record(path, args, rng)
         print("trending page data (ranking + papers + counts + a reader's marks):")
         page_latencies(store, signals, rng, args.calls)
         print("trending pages over HTTP (first pages, response cache off):")
@@ -228,6 +214,34 @@ def main() -> None:
         size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2**20
         print(f"peak RSS {rss:.0f} MiB, database {size:.0f} MiB (papers + events)")
         store.close()
+
+
+def record(path: Path, args: argparse.Namespace, rng: random.Random) -> tuple[SQLiteStore, Signals]:
+    """Steps 1 to 4: a fresh store, the events recorded as the web does, the batch replay and the rebuild."""
+    for name in ("bench-trending.db", "bench-replay.db"):
+        for old in path.parent.glob(name + "*"):
+            old.unlink()
+    store = SQLiteStore(path)
+    began = time.perf_counter()
+    pids = add_papers(store, args.papers)
+    print(f"{len(pids):,} papers written in {time.perf_counter() - began:.1f} s")
+    stream = make_events(pids, args.events, rng)
+    clock = ThreadClock()
+    events = SQLiteEvents(store, FORMULA)
+    signals = Signals(events, "bench-salt", clock)
+    print(f"web path: {args.events:,} events over {DAYS} days from {args.threads} threads ...", flush=True)
+    seconds, cpu = web_replay(signals, clock, stream, args.threads)
+    logged = store.db.execute("SELECT count(*) FROM events").fetchone()[0]
+    print(f"web path: {args.events:,} events in {seconds:.1f} s = {args.events / seconds:,.0f} events/s, "
+          f"{args.events / cpu:,.0f} per CPU-second ({logged:,} logged; the rest were repeat views)")
+    (took, cpu), applied = batch_replay(path.with_name("bench-replay.db"), args.papers, stream, signals)
+    print(f"batch replay (append, 10,000 a transaction): {args.events:,} events in {took:.1f} s"
+          f" = {args.events / took:,.0f} events/s, {args.events / cpu:,.0f} per CPU-second ({applied:,} counted)")
+    began = time.perf_counter()
+    events.rebuild()
+    took = time.perf_counter() - began
+    print(f"rebuild from the log: {logged:,} events in {took:.1f} s = {logged / took:,.0f} events/s")
+    return store, signals
 
 
 if __name__ == "__main__":

@@ -145,8 +145,10 @@ def test_query_matches_batch(fp32: E.Embedder, int8: E.Embedder) -> None:
     batch = fp32.embed(texts + ["a much longer padding partner " * 20])[:3]
     single = np.stack([fp32.embed_query(t) for t in texts])
     np.testing.assert_allclose(single, batch, atol=2e-5)
-    # int8 quantises activations per batch, so padding partners shift scales slightly
-    assert _cos(np.stack([int8.embed_query(t) for t in texts]), int8.embed(texts)).min() >= 0.99
+    # int8 quantises activations per batch, so batch partners shift scales slightly: min cosine 0.990+ on AVX2,
+    # 0.989 on AVX-512 VNNI.  A floor for "same vector", not a rounding check: retrieval (queries through
+    # embed_query, documents through embed) is checked by test_int8_retrieves_like_fp32.
+    assert _cos(np.stack([int8.embed_query(t) for t in texts]), int8.embed(texts)).min() >= 0.98
 
 
 def test_length_sorting_restores_order(fp32: E.Embedder) -> None:

@@ -16,6 +16,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+import paperboy.index as index_module
 from paperboy import pipeline
 from paperboy.cli import main
 from paperboy.config import Settings, load_settings
@@ -70,18 +71,20 @@ class FailOnCall:
 
 
 @needs_model
-def test_time_checkpoints_survive_a_crash_and_a_rerun_resumes(tmp_path, datasets, model_cache, embedder):
+def test_time_checkpoints_survive_a_crash_and_a_rerun_resumes(tmp_path, datasets, model_cache, embedder,
+                                                              monkeypatch):
     settings = make_home(tmp_path, model_cache)
-    settings.index_checkpoint_s = 0.0  # checkpoint after every store batch that embedded something
+    settings.index_checkpoint_s = 0.0  # checkpoint after every embedder call (far fewer papers than SAVE_EVERY)
+    monkeypatch.setattr(index_module, "EMBED_BATCH", 50)  # 230 papers: one store batch, five embedder calls
     ingest_seed(settings, datasets)
     store = open_store(settings.database_url)
     crashing = FailOnCall(embedder, fail_at=3)
     indexes = Indexes(settings)
     with pytest.raises(RuntimeError, match="injected crash"):
-        indexes.sync(store, embed_fn=crashing, batch=50)  # 50 papers per batch, far fewer than SAVE_EVERY
+        indexes.sync(store, embed_fn=crashing)
     indexes.close()
 
-    reopened = Indexes(settings)  # what a new process finds on disk: the two checkpointed batches
+    reopened = Indexes(settings)  # what a new process finds on disk: the two checkpointed embedder calls
     assert len(reopened.vectors()) == 100
     again = pipeline.update_indexes(reopened, store, embed_fn=FailOnCall(embedder, fail_at=0))
     assert again.embedded == 130 and again.skipped_unchanged == 0  # resumed after the checkpoint
@@ -147,3 +150,23 @@ def test_ctrl_c_says_what_was_kept_and_exits_130(tmp_path, datasets, model_cache
     assert "Run the same command again to resume." in err and "Aborted!" not in err
     resumed = CliRunner().invoke(main, ["--home", str(settings.home), "index", "--no-embed", "--json"])
     assert orjson.loads(resumed.stdout)["lexical"] == 0  # the lexical pass was kept
+
+
+def test_interrupt_message_names_what_was_kept():
+    from paperboy.index import SyncReport
+    from paperboy.ingest import IngestSummary
+
+    committed = IngestSummary(added=4000, batches=2)
+    during_ingest = pipeline.PipelineInterrupted(pipeline.PipelineReport(ingest=committed), "ingest")
+    assert during_ingest.kept() == (f"interrupted during ingest: kept 2 committed batches ({committed.line()}; "
+                                    "re-ingesting skips them quickly). Run the same command again to resume.")
+    nothing = pipeline.PipelineInterrupted(pipeline.PipelineReport(ingest=IngestSummary()), "ingest")
+    assert "no ingest batch" in nothing.kept()
+    lexical = pipeline.PipelineReport(index=SyncReport(interrupted_in="lexical"))
+    assert "the lexical index as it was" in pipeline.PipelineInterrupted(lexical, "index").kept()
+    embed = pipeline.PipelineReport(ingest=IngestSummary(added=5, batches=1),
+                                    index=SyncReport(lexical=5, embedded=3, interrupted_in="embed"), vectors=3)
+    assert pipeline.PipelineInterrupted(embed, "index").kept() == (
+        "interrupted during index: kept 1 committed batch (" + IngestSummary(added=5, batches=1).line()
+        + "; re-ingesting skips them quickly); 5 papers indexed "
+        "lexically; 3 vectors, saved at the last checkpoint. Run the same command again to resume.")

@@ -26,12 +26,12 @@ def test_plain_lines_have_counts_rate_and_eta() -> None:
     clock.now += 1
     report("embed", 50, 1000)
     clock.now += 4
-    report("embed", 700, 1000)  # 1000 in 10 s
+    report("embed", 700, 1000)  # 1000 in 10 s: the stage ends with its last item
+    clock.now += 30  # e.g. loading a model for the next stage
     report.close()
     assert out.getvalue().splitlines() == [
         "embed: 0 of 1,000 papers",
         "embed: 250 of 1,000 papers, 50/s, ETA 15s",
-        "embed: 1,000 of 1,000 papers, 100/s",
         "embed: 1,000 papers in 10s, 100/s",
     ]
 
@@ -53,6 +53,15 @@ def test_a_new_stage_closes_the_previous_one_and_units_follow_the_stage() -> Non
         "queries dense: 0 of 300 queries",
         "queries dense: 300 queries in 3s, 100/s",
     ]
+
+
+def test_a_step_without_a_count_shows_its_time() -> None:
+    out, clock = io.StringIO(), Clock()
+    report = ProgressReporter(out, tty=False, clock=clock)
+    report("model", 0, 1)
+    clock.now += 23
+    report("model", 1, 1)
+    assert out.getvalue().splitlines() == ["model ...", "model: done in 23s"]
 
 
 def test_terminal_gets_a_bar() -> None:

@@ -282,7 +282,7 @@ def test_tab_titles_are_plain_text_not_tex(client: httpx.Client) -> None:
 
 def test_headings_keep_month_capitals(client: httpx.Client) -> None:
     page = get_ok(client, "/trending?date=2007-04-02").text
-    assert '<h1 id="trending-title">2 April 2007</h1>' in page
+    assert '<h1 id="trending-title">Trending on 2 April 2007</h1>' in page
 
 
 def test_empty_details_are_not_shown(client: httpx.Client) -> None:

@@ -398,8 +398,9 @@ def demo_command(ctx: Context, host: str, port: int, no_embed: bool) -> None:
         report = _run_pipeline(ctx, records, index="lexical" if no_embed else "all")
     if report.index_busy:
         raise click.ClickException(report.index_busy)
-    for line in report.lines():
-        click.echo(line, err=True)
+    assert report.ingest is not None and report.index is not None  # records given, indexing ran
+    click.echo(f"sample: {report.ingest.line()}", err=True)
+    click.echo(report.index.line(), err=True)
     click.echo(f"paperboy demo: open http://{host}:{port}/  (Ctrl-C to stop)", err=True)
     serve(settings, host=host, port=port, workers=1)
 

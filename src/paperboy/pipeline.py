@@ -38,17 +38,6 @@ class PipelineReport:
     index_busy: str | None = None  # why indexing was skipped: another process is updating this home's indexes
     vectors: int = 0  # vectors in the saved index after the run
 
-    def lines(self) -> list[str]:
-        """Human summary, one line per stage that ran."""
-        out = []
-        if self.ingest is not None:
-            out.append(self.ingest.line())
-        if self.index is not None:
-            out.append(self.index.line())
-        if self.index_busy:
-            out.append(f"note: {self.index_busy}; the indexes catch up at the next `paperboy index`")
-        return out
-
 
 class PipelineInterrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`run`; ``report`` says what was kept (committed batches, checkpointed vectors)."""
@@ -67,8 +56,8 @@ class PipelineInterrupted(KeyboardInterrupt):
             parts.append(f"{b:,} committed batch{'es' if b != 1 else ''} ({r.ingest.line()}; re-ingesting skips "
                          "them quickly)" if b else "no ingest batch (none had committed)")
         if r.index is not None:
-            parts.append(f"{r.index.lexical:,} papers indexed lexically" if r.index.lexical else
-                         "the lexical index as it was (its pass had not finished)")
+            parts.append("the lexical index as it was (its pass had not finished)"
+                         if r.index.interrupted_in == "lexical" else f"{r.index.lexical:,} papers indexed lexically")
             parts.append(f"{r.vectors:,} vectors, saved at the last checkpoint")
         kept = "; ".join(parts) or "nothing new"
         return f"interrupted during {self.stage}: kept {kept}. Run the same command again to resume."

@@ -38,11 +38,12 @@ class ProgressReporter:
     def __init__(self, stream: IO[str] | None = None, *, every: float = 5.0, tty: bool | None = None,
                  units: dict[str, str] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         """``units`` names what each stage counts, by stage name or its first word (``queries`` covers
-        ``queries dense``); default ``records`` for ingest, ``papers`` otherwise."""
+        ``queries dense``); default ``records`` for ingest, none for ``model`` (a step: only its time is shown),
+        ``papers`` otherwise."""
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.every = every
-        self.units = {"ingest": "records", **(units or {})}
+        self.units = {"ingest": "records", "model": "", **(units or {})}
         self.clock = clock
         self.stage: str | None = None
         self.done = 0
@@ -74,6 +75,8 @@ class ProgressReporter:
         self.done += n
         if self._bar is not None:
             self._bar.update(n)
+        elif self.total is not None and self.done >= self.total:
+            self.close()  # now, not when the next stage starts: its set-up (loading a model) is not this stage's
         elif self.clock() - self._last_line >= self.every:
             self._line()
 
@@ -81,6 +84,10 @@ class ProgressReporter:
         now = self.clock()
         self._last_line = now
         elapsed = now - self._start
+        if not self.unit:  # a step without a count
+            print(f"{self.stage}: done in {duration(elapsed)}" if final else f"{self.stage} ...", file=self.stream,
+                  flush=True)
+            return
         text = f"{self.stage}: {self.done:,}"
         if self.total is not None and not final:
             text += f" of {self.total:,}"

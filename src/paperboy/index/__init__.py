@@ -32,7 +32,7 @@ from paperboy.config import Settings
 from paperboy.index.lexical import LexicalBusy, LexicalIndex, LexicalParams
 from paperboy.papers import Paper
 from paperboy.progress import ProgressFn
-from paperboy.store.base import Store, StoredPaper
+from paperboy.store.base import Store
 
 if TYPE_CHECKING:  # pragma: no cover
     from paperboy.index.embed import Embedder
@@ -72,6 +72,7 @@ class SyncReport:
     skipped_unchanged: int = 0  # changed papers whose embedded text did not change
     embed_error: str | None = None  # why embedding was skipped, if it was
     checkpoints: int = 0  # vector index checkpoints written (by count, by time, at the end or on interrupt)
+    interrupted_in: str | None = None  # "lexical" or "embed" when Ctrl-C stopped the sync there
 
     def line(self) -> str:
         s = f"lexical: {self.lexical:,} papers indexed; embeddings: {self.embedded:,} papers embedded"
@@ -226,14 +227,21 @@ class Indexes:
         """
         report = SyncReport()
         with self._lock, self._process_lock():
+            stage = "lexical"  # until the lexical pass is committed
             try:
                 lexical_progress = _stage_progress(progress, "lexical", store, self.lexical.last_seq)
                 report.lexical = self.lexical.sync(store, progress=lexical_progress, batch=batch)
+                stage = "embed"
                 if not (embed and self._want_embed):
                     report.embed_error = self._embedder_error or "embeddings not requested"
                     return report
                 if embed_fn is None:
+                    loading = progress if self._embedder is None else None  # a first build takes tens of seconds
+                    if loading:
+                        loading("model", 0, 1)
                     embedder = self.embedder
+                    if loading:
+                        loading("model", 1, 1)
                     if embedder is None:
                         report.embed_error = self._embedder_error
                         return report
@@ -244,6 +252,7 @@ class Indexes:
                     dim = int(getattr(embed_fn, "dim", 384))
                 self._sync_vectors(store, embed_fn, model_id, dim, progress, report, batch)
             except KeyboardInterrupt as exc:
+                report.interrupted_in = stage
                 raise SyncInterrupted(report) from exc
         return report
 
@@ -277,28 +286,16 @@ class Indexes:
         vectors = self.vectors(dim, create=True)
         pending: list[tuple[int, int, str]] = []
         since_save = 0
-        seq = state.seq
+        done = state.seq  # every paper up to this store sequence is embedded (or unchanged): a valid checkpoint
         interval = float(self.settings.index_checkpoint_s)
         last_save = time.monotonic()
-        tick = _stage_progress(progress, "embed", store, seq)
+        tick = _stage_progress(progress, "embed", store, done)
+        unreported = 0  # papers read since the last progress report (reported per embedder call, not per batch)
 
-        def flush() -> None:
-            nonlocal since_save
-            if not pending:
-                return
-            vecs = np.asarray(embed_fn([t for _, _, t in pending]), dtype=np.float32)
-            pids = np.asarray([p for p, _, _ in pending], dtype=np.int64)
-            vectors.add(pids, vecs)
-            for p, h, _ in pending:
-                state.set(p, h)
-            report.embedded += len(pending)
-            since_save += len(pending)
-            pending.clear()
-
-        def checkpoint(upto: int) -> None:
+        def checkpoint() -> None:
             nonlocal since_save, last_save, interval
             started = time.monotonic()
-            state.seq = max(state.seq, upto)
+            state.seq = max(state.seq, done)
             vectors.save()
             state.save()
             report.checkpoints += 1
@@ -306,12 +303,28 @@ class Indexes:
             last_save = time.monotonic()
             interval = max(interval, (last_save - started) / SAVE_SHARE)
 
+        def flush(upto: int) -> None:
+            """Embed what is pending; then every paper up to ``upto`` is done (papers come in sequence order)."""
+            nonlocal since_save, done, unreported
+            if pending:
+                vecs = np.asarray(embed_fn([t for _, _, t in pending]), dtype=np.float32)
+                vectors.add(np.asarray([p for p, _, _ in pending], dtype=np.int64), vecs)
+                for p, h, _ in pending:
+                    state.set(p, h)
+                report.embedded += len(pending)
+                since_save += len(pending)
+                pending.clear()
+            done = upto
+            if tick and unreported:
+                tick(unreported)
+            unreported = 0
+            if since_save >= SAVE_EVERY or (since_save and time.monotonic() - last_save >= interval):
+                checkpoint()
+
         try:
-            while True:
-                changed: list[StoredPaper] = store.changed_since(seq, limit=batch)
-                if not changed:
-                    break
+            while changed := store.changed_since(done, limit=batch):
                 for sp in changed:
+                    unreported += 1
                     text = embed_text(sp.paper)
                     h = text_hash(text)
                     if state.get(sp.pid) == h:
@@ -319,20 +332,13 @@ class Indexes:
                         continue
                     pending.append((sp.pid, h, text))
                     if len(pending) >= EMBED_BATCH:
-                        flush()
-                flush()
-                seq = changed[-1].seq
-                if tick:
-                    tick(len(changed))
-                if since_save >= SAVE_EVERY or (since_save and time.monotonic() - last_save >= interval):
-                    checkpoint(seq)
+                        flush(sp.seq)
+                flush(changed[-1].seq)
         except KeyboardInterrupt:
-            # Everything up to ``seq`` is embedded (``seq`` moves only after a whole store batch); papers of the
-            # batch in flight that were already added keep their hashes, so the re-run skips them.
-            pending.clear()
-            checkpoint(seq)
+            pending.clear()  # not embedded: the re-run starts after ``done`` and embeds them
+            checkpoint()
             raise
-        checkpoint(seq)
+        checkpoint()
 
     def close(self) -> None:
         self.lexical.close()

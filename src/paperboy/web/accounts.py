@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 
 from paperboy.accounts import InvalidEmail, NotAllowed, Reader, SignInFailed, same_browser_proof
 from paperboy.ratelimit import RateLimited
@@ -32,9 +33,53 @@ from paperboy.web.auth import (
     require_admin,
     require_reader,
 )
+from paperboy.web.models import ErrorOut
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
 
 router = APIRouter(include_in_schema=False)
-api_router = APIRouter(prefix="/api/v1", tags=["account"])
+api_router = APIRouter(prefix="/api/v1", tags=["account"], responses={
+    401: _error("Not signed in: a session cookie or `Authorization: Bearer TOKEN` is needed (or the token is not "
+                "valid)."),
+    403: _error("A session without its CSRF token (`X-CSRF-Token`), or not an admin."),
+    404: _error("No such token of yours, paper or reader."),
+    422: _error("A parameter is missing or of the wrong type."),
+})
+
+
+class ReaderOut(BaseModel):
+    id: int
+    email: str
+    is_admin: bool
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    created: str | None = Field(description="ISO 8601, UTC.")
+    last_used: str | None = Field(description="ISO 8601, UTC; null when never used.")
+
+
+class AccountOut(BaseModel):
+    reader: ReaderOut
+    tokens: list[TokenOut] = Field(description="Your live API tokens, newest first (never their secrets).")
+
+
+class NewTokenOut(TokenOut):
+    token: str = Field(description="The secret: send it as `Authorization: Bearer TOKEN`. Shown only here.")
+
+
+class HiddenPaperOut(BaseModel):
+    paper: str
+    hidden: bool
+
+
+class HiddenReaderOut(BaseModel):
+    reader: int
+    hidden: bool
 
 #: Set by the sign-in request; lets the browser that asked for a link use it without a click.
 SAME_BROWSER_COOKIE = "paperboy_signin"
@@ -204,7 +249,7 @@ def _revoke(request: Request, token_id: int) -> None:
         raise HTTPException(404, "No such token.", headers={"Cache-Control": PRIVATE})
 
 
-@api_router.get("/account")
+@api_router.get("/account", response_model=AccountOut)
 def account_json(request: Request) -> JSONResponse:
     """The signed-in reader and their API tokens (the JSON twin of /account)."""
     reader = require_reader(request)
@@ -212,7 +257,7 @@ def account_json(request: Request) -> JSONResponse:
     return _private_json({"reader": _reader_json(reader), "tokens": [_token_json(t) for t in tokens]})
 
 
-@api_router.post("/account/tokens", dependencies=READER_CSRF, status_code=201)
+@api_router.post("/account/tokens", dependencies=READER_CSRF, status_code=201, response_model=NewTokenOut)
 def create_token_json(request: Request, name: str = "") -> JSONResponse:
     """Create an API token; ``token`` is in this answer only."""
     token, secret = account_service(request).create_token(require_reader(request), name)
@@ -248,23 +293,23 @@ def _hide_reader(request: Request, reader_id: int, hidden: bool) -> dict:
     return {"reader": reader_id, "hidden": hidden}
 
 
-@api_router.post("/admin/papers/{paper_id:path}/hide", dependencies=ADMIN_CSRF)
+@api_router.post("/admin/papers/{paper_id:path}/hide", dependencies=ADMIN_CSRF, response_model=HiddenPaperOut)
 def hide_paper(request: Request, paper_id: str) -> JSONResponse:
     """Hide a paper from everybody but admins (admins only)."""
     return _private_json(_hide_paper(request, paper_id, True))
 
 
-@api_router.delete("/admin/papers/{paper_id:path}/hide", dependencies=ADMIN_CSRF)
+@api_router.delete("/admin/papers/{paper_id:path}/hide", dependencies=ADMIN_CSRF, response_model=HiddenPaperOut)
 def show_paper(request: Request, paper_id: str) -> JSONResponse:
     return _private_json(_hide_paper(request, paper_id, False))
 
 
-@api_router.post("/admin/readers/{reader_id}/hide", dependencies=ADMIN_CSRF)
+@api_router.post("/admin/readers/{reader_id}/hide", dependencies=ADMIN_CSRF, response_model=HiddenReaderOut)
 def hide_reader(request: Request, reader_id: int) -> JSONResponse:
     """Hide a reader: signed out everywhere, their tokens stop working, they cannot sign in (admins only)."""
     return _private_json(_hide_reader(request, reader_id, True))
 
 
-@api_router.delete("/admin/readers/{reader_id}/hide", dependencies=ADMIN_CSRF)
+@api_router.delete("/admin/readers/{reader_id}/hide", dependencies=ADMIN_CSRF, response_model=HiddenReaderOut)
 def show_reader(request: Request, reader_id: int) -> JSONResponse:
     return _private_json(_hide_reader(request, reader_id, False))

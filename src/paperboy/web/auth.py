@@ -148,7 +148,7 @@ async def check_csrf(request: Request) -> None:
 
 
 def client_ip(request: Request) -> str:
-    """The client address as uvicorn saw it (forwarded headers are trusted only from its configured proxies)."""
+    """The client address (X-Forwarded-For is believed only from the `trusted_proxies` setting, see web.app)."""
     return request.client.host if request.client else "unknown"
 
 
