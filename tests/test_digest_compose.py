@@ -161,7 +161,8 @@ def test_topic_lists_capped_with_the_count_of_the_rest(store, tmp_path):
 
 
 def test_followed_authors_bring_their_new_papers_with_the_reason(store, ctx):
-    follows = pytest.importorskip("paperboy.library.follows")  # issue 12, merged separately
+    from paperboy.library import follows
+
     store.write_batch([paper(0, authors=[Author("Ada Lovelace")]), paper(1, authors=[Author("Alan Turing")])], [])
     sub = subscribe(ctx, sections=("follows",))
     follows.follow(store, sub.reader_id, "author", "Ada Lovelace")

@@ -7,9 +7,10 @@ signed at render time (:mod:`paperboy.digest.render`).  Three sections, each opt
 1. **trending** — the trending formula's ranking for the reader's period (today's UTC day, topped up with
    yesterday's while the day is young; for weekly digests this ISO week topped up with the last), limited to the
    reader's categories;
-2. **follows** — new papers for each followed topic, author and category since the reader's previous digest
-   (``paperboy.library.topics`` / ``paperboy.library.follows`` when present) and for the subscription's own
-   categories; each list is capped, with "and N more" linking to the site;
+2. **follows** — new papers since the reader's previous digest for each saved topic (what the topic page shows:
+   ``library.topics.new_papers``; needs the search engine), for the followed authors, categories and venues
+   (``library.follows.new_since``), and for the subscription's own categories; each list is capped, with
+   "and N more" linking to the site;
 3. **recommended** — empty until the recommendations issue lands: :data:`RECOMMENDERS` is the seam.
 
 A paper appears once per digest and never again in a later one (``Subscriptions.seen_papers``).
@@ -241,10 +242,8 @@ def _follows(ctx: DigestContext, sub: Subscription, period: Period, exclude: set
 
 def _topic_sections(ctx: DigestContext, sub: Subscription, since: date, exclude: set[str]) -> list[Section]:
     """One list per saved topic of the reader: the topic's own search, newest first, since ``since``."""
-    try:
-        from paperboy.library.topics import new_papers, open_topics, search_request
-    except ImportError:  # topics (issue 12) not installed
-        return []
+    from paperboy.library.topics import new_papers, open_topics, search_request
+
     if ctx.engine is None:
         return []
     sections = []
@@ -266,10 +265,8 @@ def _topic_sections(ctx: DigestContext, sub: Subscription, since: date, exclude:
 
 def _followed(ctx: DigestContext, sub: Subscription, since: date, exclude: set[str]) -> list[Section]:
     """The reader's followed authors, categories and venues, newest first, with the follow each is there for."""
-    try:
-        from paperboy.library.follows import new_since
-    except ImportError:  # follows (issue 12) not installed
-        return []
+    from paperboy.library.follows import new_since
+
     items = new_since(ctx.store, sub.reader_id, since, limit=LIST_LIMIT + min(len(exclude), 90),
                       hidden=ctx.hidden_pids)
     fresh = [i for i in items if i.paper.id not in exclude]
