@@ -102,17 +102,21 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
     app.state.services = services
     install_error_handlers(app)
 
-    from paperboy.web import accounts, api, feeds, hf_compat, ops, pages, views, votes
+    from paperboy.web import accounts, api, feeds, hf_compat, ops, pages, subscribe, views, votes
     from paperboy.web import topics as topic_routes  # issue 12: saved searches
 
     votes.install(app)  # the "events" data version, and the vote / save / view routes
-    from paperboy.web import collections, me
+    from paperboy.web import collections, following, me
 
     collections.install(app)  # the reader's library (after votes: saves go to the default collection)
     me.install(app)
 
+    following.install(app)  # follows: the Following page, /api/v1/follows, the follow buttons' form route
+
     app.include_router(accounts.router)
     app.include_router(accounts.api_router)
+    app.include_router(subscribe.router)
+    app.include_router(subscribe.api_router)
     topic_routes.install(app)  # before the twins: /topics/... and /api/v1/topics/... are the reader's own
     app.include_router(api.router)  # before the twins: /api/v1/paper/{ident:path}/similar must match first
     app.include_router(api.docs_router)
