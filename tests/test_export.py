@@ -172,6 +172,11 @@ def test_deleting_the_account_takes_everything_in_one_step_with_confirmation(sit
     cid = ada.get("/api/v1/collections").json()["collections"][1]["id"]
     link = ada.post(f"/api/v1/collections/{cid}/share").json()["url"]
     reader_id = site.store.db.execute("SELECT id FROM users WHERE email='ada@example.org'").fetchone()[0]
+    digest = (("digest_papers", "(reader_id, paper_id, period, day, at) VALUES (?, 'x', 'daily', '2026-12-01', 0)"),
+              ("digest_feedback", "(reader_id, paper_id, vote, at) VALUES (?, 'x', 'up', 0)"),
+              ("digest_clicks", "(reader_id, paper_id, period, at) VALUES (?, 'x', 'daily', 0)"))
+    for table, values in digest:  # the digest's history names readers without a foreign key
+        site.store.db.execute(f"INSERT INTO {table}{values}", (reader_id,))
     assert ada.request("DELETE", "/api/v1/me", json={}).status_code == 400
     assert ada.request("DELETE", "/api/v1/me", json={"confirm": "bob@example.org"}).status_code == 400
     assert ada.request("DELETE", "/api/v1/me", json={"confirm": "ADA@example.org"}).status_code == 204
@@ -179,7 +184,8 @@ def test_deleting_the_account_takes_everything_in_one_step_with_confirmation(sit
     assert httpx.get(link, timeout=10).status_code == 404
     db = site.store.db
     for table, where in (("users", "id=?"), ("collections", "reader=?"), ("reader_marks", "reader=?"),
-                         ("api_tokens", "user_id=?"), ("pending_marks", "reader=?")):
+                         ("api_tokens", "user_id=?"), ("pending_marks", "reader=?"), *((t, "reader_id=?") for t, _ in
+                                                                                        digest)):
         assert db.execute(f"SELECT count(*) FROM {table} WHERE {where}", (reader_id,)).fetchone()[0] == 0, table
     assert db.execute("SELECT count(*) FROM events WHERE actor=?", (f"r:{reader_id}",)).fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM collection_items").fetchone()[0] == 1  # bob's save stays

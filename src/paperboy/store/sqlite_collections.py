@@ -2,9 +2,10 @@
 
 :func:`saved_to_default` is called by the events backend inside the transaction of a save or unsave, so the
 default collection and the reader's saves never disagree.  Deleting a reader is one ``BEGIN IMMEDIATE``
-transaction: the events backend takes back the reader's marks and views, then ``DELETE FROM users`` cascades to
-every table that references a reader (sessions, tokens, collections and their items, pending marks, topics,
-follows).
+transaction: the events backend takes back the reader's marks and views, the digest's history tables (which name
+the reader without a foreign key) and mail to the address go, then ``DELETE FROM users`` cascades to every table
+that references a reader (sessions, tokens, collections and their items, pending marks, topics, follows,
+subscriptions).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from paperboy.store.sqlite import SQLiteStore
 if TYPE_CHECKING:
     from paperboy.store.sqlite_events import SQLiteEvents
 
+#: Tables that name a reader without a foreign key (the digest's history, migration 9): emptied by hand.
+_UNLINKED_READER_TABLES = ("digest_papers", "digest_feedback", "digest_clicks")
 _COLUMNS = ("c.id, c.reader, c.name, c.description, c.is_default, c.share_hash IS NOT NULL, c.created_at, "
             "(SELECT count(*) FROM collection_items i WHERE i.collection = c.id)")
 
@@ -205,7 +208,10 @@ class SQLiteCollections(Collections):
             if row is None:
                 return False
             self.events.forget_reader(db, reader)
-            db.execute("DELETE FROM sign_in_links WHERE email=?", (row[0],))
-            db.execute("DELETE FROM outbox WHERE recipient=?", (row[0],))
+            for table in _UNLINKED_READER_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE reader_id=?", (reader,))
+            for table, column in (("sign_in_links", "email"), ("subscription_requests", "email"),
+                                  ("outbox", "recipient")):
+                db.execute(f"DELETE FROM {table} WHERE {column}=?", (row[0],))
             db.execute("DELETE FROM users WHERE id=?", (reader,))
         return True
