@@ -303,6 +303,14 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts is not None else None
 
 
+def _exported_time(value: object, default: float) -> float:
+    """An exported ISO 8601 time as Unix seconds; ``default`` when it is absent or malformed."""
+    try:
+        return datetime.fromisoformat(value).timestamp() if isinstance(value, str) else default
+    except ValueError:
+        return default
+
+
 def export_reader(store: Store, reader_id: int) -> dict:
     """The reader's topics as JSON-ready data: fields, times and the papers each has shown (as paper ids)."""
     topics = open_topics(store)
@@ -347,7 +355,8 @@ def import_reader(store: Store, reader_id: int, data: dict) -> list[str]:
         topic = mine.get(_search_key(fields))
         if topic is None:
             try:
-                topic = mine[_search_key(fields)] = topics.create(reader_id, fields, now, MAX_TOPICS)
+                created = _exported_time(item.get("created_at"), now)  # kept, so export → import → export agrees
+                topic = mine[_search_key(fields)] = topics.create(reader_id, fields, created, MAX_TOPICS)
             except TopicLimit:
                 notes.append(f"topic {n} ({fields.name!r}): you already have {MAX_TOPICS} topics; skipped")
                 continue

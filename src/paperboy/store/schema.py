@@ -514,4 +514,40 @@ MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
     INSERT INTO meta(key, value) VALUES ('digest_signing_key', lower(hex(randomblob(32))));
     """,
+    # 8 (collections, issue 12; paperboy.store.sqlite_collections): a reader's named lists of papers (the one with
+    # is_default=1 mirrors their saves), an item per paper with its note and position, the SHA-256 of a collection's
+    # share link, and marks imported for papers this instance does not have yet (kept by id, never dropped).
+    # An item's paper is ``pid`` when the paper is here, else only ``paper_ref`` (the id it was imported as).
+    """
+    CREATE TABLE collections (
+        id INTEGER PRIMARY KEY,
+        reader INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        is_default INTEGER NOT NULL DEFAULT 0,
+        position INTEGER NOT NULL,
+        share_hash BLOB UNIQUE,
+        created_at REAL NOT NULL,
+        UNIQUE (reader, name)
+    );
+    CREATE UNIQUE INDEX collections_default ON collections(reader) WHERE is_default = 1;
+    CREATE TABLE collection_items (
+        collection INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        pid INTEGER REFERENCES papers(pid) ON DELETE CASCADE,
+        paper_ref TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        position INTEGER NOT NULL,
+        added_at REAL NOT NULL,
+        PRIMARY KEY (collection, paper_ref)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX collection_items_pid ON collection_items(collection, pid) WHERE pid IS NOT NULL;
+    CREATE INDEX collection_items_order ON collection_items(collection, position);
+    CREATE TABLE pending_marks (
+        reader INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        paper_ref TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (reader, kind, paper_ref)
+    ) WITHOUT ROWID;
+    """,
 ]

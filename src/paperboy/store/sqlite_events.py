@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 
 from paperboy.store.events import MARKS, Counts, Event, Events, Kind, MarkChange, Scoring, TrendRow
 from paperboy.store.sqlite import SQLiteStore
+from paperboy.store.sqlite_collections import saved_to_default
 
 _COUNT_COLUMN = {Kind.UPVOTE: "upvotes", Kind.SAVE: "saves", Kind.VIEW: "views"}
 
@@ -97,6 +98,8 @@ class SQLiteEvents(Events):
         if log:
             db.execute("INSERT INTO events(at, kind, pid, actor, is_on) VALUES (?,?,?,?,?)",
                        (t, kind.value, pid, f"r:{reader}", int(on)))
+            if kind is Kind.SAVE:  # a save is also an item of the reader's default collection (same transaction)
+                saved_to_default(db, reader, pid, on, t)
         if on:
             db.execute("INSERT INTO reader_marks(reader, pid, kind, at) VALUES (?,?,?,?)",
                        (reader, pid, kind.value, t))
@@ -129,6 +132,20 @@ class SQLiteEvents(Events):
         if sign < 0:  # no zero-count rows stay behind to be ranked
             db.executemany("DELETE FROM trend WHERE span=? AND start=? AND pid=? AND upvotes=0 AND saves=0"
                            " AND views=0", [r[:3] for r in rows])
+
+    def forget_reader(self, db: sqlite3.Connection, reader: int) -> None:
+        """Take back everything a reader did, inside the caller's transaction (deleting an account): their marks'
+        and views' shares of counts and trending, their log entries and today's view de-duplication rows."""
+        actor = f"r:{reader}"
+        for pid, kind, at in db.execute("SELECT pid, kind, at FROM reader_marks WHERE reader=?", (reader,)).fetchall():
+            self._derive(db, pid, Kind(kind), -1, at)
+        for pid, at in db.execute("SELECT pid, at FROM events WHERE actor=? AND kind=?",
+                                  (actor, Kind.VIEW.value)).fetchall():
+            self._derive(db, pid, Kind.VIEW, -1, at)
+        db.execute("DELETE FROM reader_marks WHERE reader=?", (reader,))
+        db.execute("DELETE FROM events WHERE actor=?", (actor,))
+        db.execute("DELETE FROM view_marks WHERE visitor=?", (actor,))
+        self._bump_version(db)
 
     def _bump_version(self, db) -> None:
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='events_version'")

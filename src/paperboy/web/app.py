@@ -106,7 +106,10 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
     from paperboy.web import topics as topic_routes  # issue 12: saved searches
 
     votes.install(app)  # the "events" data version, and the vote / save / view routes
-    from paperboy.web import following
+    from paperboy.web import collections, following, me
+
+    collections.install(app)  # the reader's library (after votes: saves go to the default collection)
+    me.install(app)
 
     following.install(app)  # follows: the Following page, /api/v1/follows, the follow buttons' form route
 
