@@ -380,4 +380,59 @@ MIGRATIONS: list[str] = [
     END;
     INSERT INTO meta(key, value) VALUES ('events_version', '0');
     """,
+    # 10 (the digest's delivery, paperboy.store.sqlite_digests): one row per reader and period, its content
+    # frozen when composed and its mail queued in the same transaction; named leases (one scheduler among many
+    # processes); each daily-cycle step's last run; recorded bounces and complaints.  Times are Unix seconds.
+    """
+    CREATE TABLE digests (
+        id INTEGER PRIMARY KEY,
+        reader_id INTEGER NOT NULL,
+        period TEXT NOT NULL,
+        email TEXT NOT NULL,
+        state TEXT NOT NULL,
+        content TEXT,
+        mail_key TEXT,
+        claimed_by TEXT,
+        lease_until REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at REAL NOT NULL,
+        done_at REAL,
+        UNIQUE (reader_id, period)
+    );
+    CREATE INDEX digests_done ON digests(done_at);
+    CREATE TABLE digest_papers (
+        reader_id INTEGER NOT NULL,
+        paper TEXT NOT NULL,
+        digest_id INTEGER NOT NULL REFERENCES digests(id) ON DELETE CASCADE,
+        PRIMARY KEY (reader_id, paper)
+    ) WITHOUT ROWID;
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE cycle_steps (
+        step TEXT PRIMARY KEY,
+        started_at REAL,
+        finished_at REAL,
+        duration_s REAL,
+        ok INTEGER,
+        counts TEXT NOT NULL DEFAULT '{}',
+        error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_success_at REAL
+    ) WITHOUT ROWID;
+    CREATE TABLE bounces (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at REAL NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX bounces_email ON bounces(email);
+    -- a digest's List-Unsubscribe, List-Unsubscribe-Post and List-Id travel with its mail (JSON pairs)
+    ALTER TABLE outbox ADD COLUMN headers TEXT;
+    """,
 ]
