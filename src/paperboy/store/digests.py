@@ -118,6 +118,10 @@ class Digests(ABC):
         """Digest rows (of one reader, or all), oldest first."""
 
     @abstractmethod
+    def sent_since(self, since: float) -> int:
+        """How many digests the SMTP server accepted at or after ``since``."""
+
+    @abstractmethod
     def daily(self, since: float) -> list[DayCounts]:
         """Per UTC day since ``since``: digests queued, sent (accepted by the server), empty, failed; bounces."""
 
