@@ -43,8 +43,6 @@ class Mail:
     subject: str
     text: str
     html: str | None = None
-    #: Extra headers (List-Unsubscribe, List-Id, ...), in order; From, To, Date and Message-ID are the sender's.
-    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -381,7 +381,7 @@ MIGRATIONS: list[str] = [
     INSERT INTO meta(key, value) VALUES ('events_version', '0');
     """,
     # 10 (the digest's delivery, paperboy.store.sqlite_digests): one row per reader and period, its content
-    # frozen when composed and its mail queued in the same transaction; named leases (one scheduler among many
+    # frozen when composed and its mail queued (and its papers recorded) in the same transaction; named leases (one scheduler among many
     # processes); each daily-cycle step's last run; recorded bounces and complaints.  Times are Unix seconds.
     """
     CREATE TABLE digests (
@@ -401,12 +401,6 @@ MIGRATIONS: list[str] = [
         UNIQUE (reader_id, period)
     );
     CREATE INDEX digests_done ON digests(done_at);
-    CREATE TABLE digest_papers (
-        reader_id INTEGER NOT NULL,
-        paper TEXT NOT NULL,
-        digest_id INTEGER NOT NULL REFERENCES digests(id) ON DELETE CASCADE,
-        PRIMARY KEY (reader_id, paper)
-    ) WITHOUT ROWID;
     CREATE TABLE leases (
         name TEXT PRIMARY KEY,
         holder TEXT NOT NULL,
@@ -432,7 +426,5 @@ MIGRATIONS: list[str] = [
         detail TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX bounces_email ON bounces(email);
-    -- a digest's List-Unsubscribe, List-Unsubscribe-Post and List-Id travel with its mail (JSON pairs)
-    ALTER TABLE outbox ADD COLUMN headers TEXT;
     """,
 ]
