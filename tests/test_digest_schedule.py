@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,16 +9,11 @@ import pytest
 
 from paperboy.digest.schedule import due
 from paperboy.periods import PeriodError
+from paperboy.store.subscriptions import Subscription
 
 
-@dataclass
-class Sub:
-    reader_id: int = 1
-    email: str = "a@example.org"
-    frequency: str = "daily"
-    send_hour: int = 7
-    tz: str = "UTC"
-    skip_no_announcement_days: bool = False
+def Sub(**fields: object) -> Subscription:  # noqa: N802 - reads like the dataclass it builds
+    return Subscription(**{"reader_id": 1, "email": "a@example.org", "skip_no_announcement_days": False, **fields})
 
 
 def at(tz: str, *args: int) -> datetime:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from paperboy.config import ConfigError, Settings
-from paperboy.digest.send import Maker, RunReport, Subscriber, queue_due
+from paperboy.digest.compose import DigestContext, open_context
+from paperboy.digest.send import RunReport, queue_due
 from paperboy.lease import Lease
 from paperboy.store.base import Store
 from paperboy.store.digests import DigestSeams, StepRun, open_digest_seams
@@ -51,22 +51,14 @@ def harvest_state_key(spec: str) -> str:
     return f"cycle:harvest-from:{spec}"
 
 
-@dataclass(slots=True)
-class DigestWork:
-    """How the digest step finds subscribers and composes their digests (``paperboy.digest`` provides both)."""
-
-    subscriptions: Callable[[datetime], Iterable[Subscriber]]
-    make: Maker
-
-
 class Cycle:
     """One home's cycle.  ``tick()`` runs every step that is due; each step is also callable on its own."""
 
-    def __init__(self, settings: Settings, store: Store, work: DigestWork | None, *,
-                 smtp: SmtpConfig | None = None, clock: Callable[[], float] = time.time,
-                 seams: DigestSeams | None = None) -> None:
-        self.settings, self.store, self.work, self.smtp, self.clock = settings, store, work, smtp, clock
-        self.seams = seams or open_digest_seams(store)
+    def __init__(self, settings: Settings, store: Store, *, engine: object | None = None,
+                 smtp: SmtpConfig | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.settings, self.store, self.engine, self.smtp, self.clock = settings, store, engine, smtp, clock
+        self.seams: DigestSeams = open_digest_seams(store)
+        self.ctx: DigestContext = open_context(store, settings, engine)
 
     def tick(self, *, force_harvest: bool = False) -> dict[str, StepRun]:
         """Run the steps in order; a failing step is logged and the next one still runs."""
@@ -75,8 +67,7 @@ class Cycle:
             ran["harvest"] = self._step("harvest", self._harvest, retry=True)
         ran["index"] = self._step("index", self._index)
         ran["trending"] = self._step("trending", self._trending)
-        if self.work is not None:
-            ran["digests"] = self._step("digests", self._digests)
+        ran["digests"] = self._step("digests", self._digests)
         return ran
 
     def harvest_due(self) -> bool:
@@ -152,17 +143,17 @@ class Cycle:
                 "ranked_today": events.period_size("day", period_bounds("day", today)[0])}
 
     def _digests(self) -> dict:
-        assert self.work is not None
         report = self.send(datetime.fromtimestamp(self.clock(), UTC))
         return report.as_dict()
 
     def send(self, now: datetime, *, any_hour: bool = False, day: date | None = None,
              dry_run: bool = False) -> RunReport:
         """Queue every due digest, then deliver the outbox (when SMTP is configured and not ``dry_run``)."""
-        assert self.work is not None
         started = self.clock()
-        report = queue_due(self.seams.digests, self.seams.bounces, self.work.subscriptions(now), self.work.make,
-                           now, clock=self.clock, any_hour=any_hour, day=day, dry_run=dry_run)
+        self.ctx.refresh_hidden()
+        self.ctx.notice = self.harvest_note()
+        report = queue_due(self.ctx, self.seams.digests, now, clock=self.clock, any_hour=any_hour, day=day,
+                           dry_run=dry_run)
         if dry_run or self.smtp is None:
             return report
         from paperboy.accounts import open_accounts

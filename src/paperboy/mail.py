@@ -93,6 +93,8 @@ def build_message(mail: Mail, mail_from: str) -> EmailMessage:
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id(mail.key, mail_from)
     msg["Auto-Submitted"] = "auto-generated"
+    for name, value in mail.headers:  # e.g. the digest's List-Unsubscribe, List-Unsubscribe-Post and List-Id
+        msg[name] = value
     msg.set_content(mail.text)
     if mail.html:
         msg.add_alternative(mail.html, subtype="html")

@@ -19,21 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
 
 from paperboy.periods import Period, around, zone
-
-FREQUENCIES = ("daily", "weekly")
-
-
-class Schedulable(Protocol):
-    """What the scheduler reads of a subscription (``paperboy.digest.Subscription`` has these fields)."""
-
-    reader_id: int
-    frequency: str
-    send_hour: int
-    tz: str
-    skip_no_announcement_days: bool
+from paperboy.store.subscriptions import FREQUENCIES, Subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +37,12 @@ def announcement_day(day: date) -> bool:
     return day.weekday() < 5
 
 
-def period_for(sub: Schedulable, day: date) -> Period:
+def period_for(sub: Subscription, day: date) -> Period:
     """The period a digest on local ``day`` covers: the day itself, or its ISO week."""
     return around(day)["date" if sub.frequency == "daily" else "week"]
 
 
-def due(sub: Schedulable, now: datetime, *, any_hour: bool = False, day: date | None = None) -> Due | None:
+def due(sub: Subscription, now: datetime, *, any_hour: bool = False, day: date | None = None) -> Due | None:
     """The period of ``sub`` due at ``now`` (an aware datetime), or None.
 
     ``any_hour`` ignores the send hour (and, for weekly digests, the weekday): ``paperboy digest send --now``.

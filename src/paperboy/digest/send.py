@@ -24,39 +24,18 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
 
-from paperboy.digest.schedule import Schedulable, announcement_day, due
+from paperboy.digest.compose import Digest, DigestContext, compose
+from paperboy.digest.render import RenderedMail, RenderSettings, render
+from paperboy.digest.schedule import announcement_day, due
 from paperboy.periods import Period, zone
-from paperboy.store.accounts import Mail
-from paperboy.store.digests import Bounces, Digests, digest_key
+from paperboy.store.digests import Digests, digest_key
+from paperboy.store.subscriptions import Subscription
 
 log = logging.getLogger("paperboy.digest")
 
 #: A claimed digest is another worker's for this long: far longer than composing one digest takes.
 LEASE_S = 600.0
-
-
-class Subscriber(Schedulable, Protocol):
-    """A subscription as the sender needs it: the schedule's fields plus the address."""
-
-    email: str
-
-
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """A composed digest ready for the outbox: its frozen JSON, the paper ids it gives, and the message parts."""
-
-    content: str
-    papers: list[str]
-    subject: str
-    text: str
-    html: str | None
-    headers: tuple[tuple[str, str], ...]
-
-
-#: Compose and render one reader's digest for a period at ``now``; None when it would be empty (not sent).
-Maker = Callable[[Any, Period, datetime], Rendered | None]
 
 
 @dataclass(slots=True)
@@ -79,67 +58,79 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-def queue_due(digests: Digests, bounces: Bounces, subscriptions: Iterable[Subscriber], make: Maker,
-              now: datetime, *, clock: Callable[[], float], any_hour: bool = False, day: date | None = None,
+def make(ctx: DigestContext, sub: Subscription, period: Period, now: datetime) -> tuple[Digest, RenderedMail] | None:
+    """Compose and render one digest (None: empty, not sent).  ``paperboy digest preview`` shows the same."""
+    digest = compose(ctx, sub, period, now)
+    if digest is None:
+        return None
+    return digest, render(digest, RenderSettings.from_context(ctx))
+
+
+def queue_due(ctx: DigestContext, digests: Digests, now: datetime, *, clock: Callable[[], float],
+              subscriptions: Iterable[Subscription] | None = None, any_hour: bool = False, day: date | None = None,
               dry_run: bool = False, worker: str | None = None, report: RunReport | None = None) -> RunReport:
     """Compose and queue every due digest once.  ``dry_run`` composes and renders but writes nothing.
 
     ``any_hour`` and ``day`` are :func:`paperboy.digest.schedule.due`'s (``--now`` and ``--date``).
     Readers whose hour has not come are not counted; skipped ones are: a day without an announcement (by their
-    choice), a stopped address, a period already done or being done elsewhere, an empty digest.
+    choice), a period already done or being done elsewhere, an empty digest.  Bounced, paused and unsubscribed
+    readers are not active (``Subscriptions.active``), so never looked at.
     """
     worker = worker or worker_name()
     report = report if report is not None else RunReport()
-    for sub in subscriptions:
+    for sub in ctx.subscriptions.active(now) if subscriptions is None else subscriptions:
         when = due(sub, now, any_hour=any_hour, day=day)
         if when is None:
             local_day = day or now.astimezone(zone(sub.tz)).date()
             if sub.frequency == "daily" and sub.skip_no_announcement_days and not announcement_day(local_day):
                 report.skipped += 1
             continue
-        if bounces.stopped(sub.email):
-            report.skipped += 1
-            continue
         if dry_run:
-            _dry_run(digests, sub, when.period, make, now, report)
+            _dry_run(ctx, digests, sub, when.period, now, report)
             continue
         claim = digests.claim(sub.reader_id, when.period.value, sub.email, worker, clock(), LEASE_S)
         if claim is None:
             report.skipped += 1
             continue
         try:
-            rendered = make(sub, when.period, now)
+            made = make(ctx, sub, when.period, now)
         except Exception as exc:  # noqa: BLE001 - one reader's failure must not stop the others' digests
             log.exception("digest for reader %s, %s failed", sub.reader_id, when.period.value)
             digests.mark_failed(claim, f"{type(exc).__name__}: {exc}", clock())
             report.failed += 1
             continue
-        if rendered is None:
+        if made is None:
             digests.mark_empty(claim, clock())
             report.skipped += 1
             continue
-        mail = Mail(key=digest_key(sub.reader_id, when.period.value), recipient=sub.email, subject=rendered.subject,
-                    text=rendered.text, html=rendered.html, headers=rendered.headers)
-        if digests.freeze(claim, rendered.content, rendered.papers, mail, clock()):
+        digest, rendered = made
+        period, at = when.period, clock()
+
+        def record(sub: Subscription = sub, digest: Digest = digest, period: Period = period, at: float = at) -> None:
+            ctx.subscriptions.record_papers(sub.reader_id, period.value, period.since.isoformat(), digest.paper_ids,
+                                            at)
+
+        if digests.freeze(claim, digest.to_json(), rendered.mail(digest_key(sub.reader_id, period.value)), at,
+                          also=record):
             report.composed += 1
         else:
             report.skipped += 1  # the lease ran out mid-compose and another worker took the period over
     return report
 
 
-def _dry_run(digests: Digests, sub: Subscriber, period: Period, make: Maker, now: datetime,
+def _dry_run(ctx: DigestContext, digests: Digests, sub: Subscription, period: Period, now: datetime,
              report: RunReport) -> None:
     row = digests.get(sub.reader_id, period.value)
     if row is not None and row.state in ("queued", "empty"):
         report.skipped += 1
         return
     try:
-        rendered = make(sub, period, now)
+        made = make(ctx, sub, period, now)
     except Exception:  # noqa: BLE001 - reported like a real run's failure
         log.exception("digest for reader %s, %s failed (dry run)", sub.reader_id, period.value)
         report.failed += 1
         return
-    if rendered is None:
+    if made is None:
         report.skipped += 1
     else:
         report.composed += 1

@@ -36,13 +36,15 @@ class ApiToken:
 
 @dataclass(frozen=True, slots=True)
 class Mail:
-    """One message to send.  ``key`` is its idempotency key: enqueueing the same key twice sends it once."""
+    """One message to send.  ``key`` is its idempotency key: enqueueing the same key twice sends it once.
+    ``headers`` are extra header fields (name, value), e.g. the digest's List-Unsubscribe and List-Id."""
 
     key: str
     recipient: str
     subject: str
     text: str
     html: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ always passed in by the caller.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from paperboy.store.accounts import Mail
@@ -20,9 +21,6 @@ from paperboy.store.accounts import Mail
 #: composing failed ``attempts`` times (claimable again until :data:`MAX_COMPOSE_ATTEMPTS`).
 STATES = ("claimed", "queued", "empty", "failed")
 MAX_COMPOSE_ATTEMPTS = 5
-BOUNCE_KINDS = ("hard", "soft", "complaint")
-#: Kinds after which an address gets no more mail.
-STOPPING_KINDS = ("hard", "complaint")
 
 
 def digest_key(reader_id: int, period: str) -> str:
@@ -92,8 +90,10 @@ class Digests(ABC):
         worker's live claim.  An expired claim or a failed compose (under the attempt limit) is taken over."""
 
     @abstractmethod
-    def freeze(self, claim: Claim, content: str, papers: list[str], mail: Mail, now: float) -> bool:
-        """In one transaction: store the content, remember ``papers`` as sent to the reader, queue ``mail``.
+    def freeze(self, claim: Claim, content: str, mail: Mail, now: float,
+               also: Callable[[], None] | None = None) -> bool:
+        """In one transaction: store the content, queue ``mail``, and run ``also`` (the digest's record of the
+        papers it gives, on the same database connection).
 
         False (and nothing written) when the claim was lost: its lease ran out and another worker took it.
         """
@@ -105,10 +105,6 @@ class Digests(ABC):
     @abstractmethod
     def mark_failed(self, claim: Claim, error: str, now: float) -> None:
         """Composing failed: release the claim so a later round tries again (up to the attempt limit)."""
-
-    @abstractmethod
-    def sent_papers(self, reader_id: int) -> frozenset[str]:
-        """Ids of every paper an earlier digest gave the reader (a digest never repeats one)."""
 
     @abstractmethod
     def get(self, reader_id: int, period: str) -> DigestRow | None: ...
@@ -160,15 +156,12 @@ class CycleLog(ABC):
 
 
 class Bounces(ABC):
-    """Hard bounces, soft bounces and complaints, as reported by a provider or a parsed DSN."""
+    """Hard bounces, soft bounces and complaints, as reported by a provider or a parsed DSN (the history; the
+    subscription's own state is ``Subscriptions.mark_bounced``)."""
 
     @abstractmethod
-    def record(self, email: str, kind: str, now: float, detail: str = "") -> int:
-        """Record one; a stopping kind also gives up the address's unsent mail.  Returns how many were given up."""
-
-    @abstractmethod
-    def stopped(self, email: str) -> bool:
-        """True once the address hard-bounced or complained: it gets no more mail."""
+    def record(self, email: str, kind: str, stopping: bool, now: float, detail: str = "") -> int:
+        """Record one; a ``stopping`` one also gives up the address's unsent mail.  Returns how many were given up."""
 
 
 @dataclass(frozen=True, slots=True)

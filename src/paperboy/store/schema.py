@@ -380,9 +380,65 @@ MIGRATIONS: list[str] = [
     END;
     INSERT INTO meta(key, value) VALUES ('events_version', '0');
     """,
+    # 9 (digest subscriptions, paperboy.store.sqlite_subscriptions): one subscription per reader (created when the
+    # address is confirmed), pending double opt-in requests (SHA-256 of the mailed secret), the papers each digest
+    # held (so no paper is sent twice), digest feedback and clicks, extra headers on outbox mail (List-Unsubscribe)
+    # and the key that signs digest links (random, made here, never leaves the database).
+    """
+    CREATE TABLE subscriptions (
+        reader_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        frequency TEXT NOT NULL DEFAULT 'daily',
+        send_hour INTEGER NOT NULL DEFAULT 7,
+        tz TEXT NOT NULL DEFAULT 'UTC',
+        skip_no_announcement INTEGER NOT NULL DEFAULT 1,
+        paused INTEGER NOT NULL DEFAULT 0,
+        categories TEXT NOT NULL DEFAULT '',
+        sections TEXT NOT NULL DEFAULT 'trending follows recommended',
+        confirmed_at REAL NOT NULL,
+        unsubscribed_at REAL,
+        bounced_at REAL,
+        bounce_kind TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE subscription_requests (
+        token_hash BLOB PRIMARY KEY,
+        email TEXT NOT NULL,
+        frequency TEXT NOT NULL,
+        tz TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        used_at REAL
+    ) WITHOUT ROWID;
+    CREATE INDEX subscription_requests_expires ON subscription_requests(expires_at);
+    CREATE TABLE digest_papers (
+        reader_id INTEGER NOT NULL,
+        paper_id TEXT NOT NULL,
+        period TEXT NOT NULL,
+        day TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (reader_id, paper_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE digest_feedback (
+        reader_id INTEGER NOT NULL,
+        paper_id TEXT NOT NULL,
+        vote TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (reader_id, paper_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE digest_clicks (
+        id INTEGER PRIMARY KEY,
+        reader_id INTEGER NOT NULL,
+        paper_id TEXT NOT NULL,
+        period TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    ALTER TABLE outbox ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
+    INSERT INTO meta(key, value) VALUES ('digest_signing_key', lower(hex(randomblob(32))));
+    """,
     # 10 (the digest's delivery, paperboy.store.sqlite_digests): one row per reader and period, its content
-    # frozen when composed and its mail queued (and its papers recorded) in the same transaction; named leases (one scheduler among many
-    # processes); each daily-cycle step's last run; recorded bounces and complaints.  Times are Unix seconds.
+    # frozen when composed and its mail queued (and its papers recorded) in the same transaction; named leases
+    # (one scheduler among many processes); each daily-cycle step's last run; recorded bounces and complaints.
+    # Times are Unix seconds.
     """
     CREATE TABLE digests (
         id INTEGER PRIMARY KEY,

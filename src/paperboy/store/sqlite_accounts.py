@@ -8,6 +8,7 @@ senders or two app servers never claim the same outbox row or lose a rate-limit 
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from collections.abc import Iterator
 
@@ -25,8 +26,8 @@ from paperboy.store.sqlite import SQLiteStore
 
 _READER_COLUMNS = "id, email, is_admin, hidden, created_at"
 _TOKEN_COLUMNS = "id, user_id, name, created_at, last_used_at"
-_INSERT_MAIL = ("INSERT INTO outbox(key, recipient, subject, body_text, body_html, created_at, next_attempt_at) "
-                "VALUES (?,?,?,?,?,?,?) ON CONFLICT(key) DO NOTHING")
+_INSERT_MAIL = ("INSERT INTO outbox(key, recipient, subject, body_text, body_html, headers, created_at, "
+                "next_attempt_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(key) DO NOTHING")
 
 
 def _reader(row: tuple | None) -> Reader | None:
@@ -57,8 +58,10 @@ def _returning(db: sqlite3.Connection, sql: str, params: tuple) -> tuple | None:
     return rows[0] if rows else None
 
 
-def _enqueue(db: sqlite3.Connection, mail: Mail, now: float) -> bool:
-    cur = db.execute(_INSERT_MAIL, (mail.key, mail.recipient, mail.subject, mail.text, mail.html, now, now))
+def enqueue(db: sqlite3.Connection, mail: Mail, now: float) -> bool:
+    """Queue ``mail`` on ``db`` inside the caller's transaction (other SQLite seams queue mail with their rows)."""
+    cur = db.execute(_INSERT_MAIL, (mail.key, mail.recipient, mail.subject, mail.text, mail.html,
+                                    json.dumps(mail.headers), now, now))
     return cur.rowcount == 1
 
 
@@ -93,7 +96,7 @@ class SQLiteAccounts(Accounts):
         with _transaction(db):
             db.execute("INSERT INTO sign_in_links(link_hash, email, created_at, expires_at) VALUES (?,?,?,?)",
                        (link_hash, email, now, expires_at))
-            _enqueue(db, mail, now)
+            enqueue(db, mail, now)
 
     def sign_in_link_email(self, link_hash: bytes, now: float) -> str | None:
         row = self.store.db.execute("SELECT email FROM sign_in_links WHERE link_hash=? AND used_at IS NULL "
@@ -207,11 +210,11 @@ class SQLiteOutbox(Outbox):
         self.store = store
 
     def enqueue(self, mail: Mail, now: float) -> bool:
-        return _enqueue(self.store.db, mail, now)
+        return enqueue(self.store.db, mail, now)
 
     def claim(self, worker: str, now: float, lease_s: float) -> OutboxMessage | None:
         db = self.store.db
-        due = ("SELECT id, key, recipient, subject, body_text, body_html, attempts, created_at FROM outbox "
+        due = ("SELECT id, key, recipient, subject, body_text, body_html, attempts, created_at, headers FROM outbox "
                "WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? "
                "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at, id LIMIT 1")
         if db.execute(due, (now, now)).fetchone() is None:  # idle senders poll without taking the write lock
@@ -221,12 +224,13 @@ class SQLiteOutbox(Outbox):
             if row is None:
                 return None
             db.execute("UPDATE outbox SET claimed_by=?, lease_until=? WHERE id=?", (worker, now + lease_s, row[0]))
-        mail = Mail(key=row[1], recipient=row[2], subject=row[3], text=row[4], html=row[5])
+        headers = tuple((str(name), str(value)) for name, value in json.loads(row[8]))
+        mail = Mail(key=row[1], recipient=row[2], subject=row[3], text=row[4], html=row[5], headers=headers)
         return OutboxMessage(id=row[0], mail=mail, attempts=row[6], created_at=row[7])
 
     def mark_sent(self, message_id: int, now: float) -> bool:
         cur = self.store.db.execute("UPDATE outbox SET sent_at=?, lease_until=NULL, last_error=NULL, body_text='', "
-                                    "body_html=NULL WHERE id=? AND sent_at IS NULL", (now, message_id))
+                                    "body_html=NULL, headers='[]' WHERE id=? AND sent_at IS NULL", (now, message_id))
         return cur.rowcount == 1
 
     def mark_retry(self, message_id: int, error: str, next_attempt_at: float) -> None:

@@ -8,12 +8,12 @@ outbox mail land together or not at all.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from paperboy.store.accounts import Mail
 from paperboy.store.digests import (
     MAX_COMPOSE_ATTEMPTS,
-    STOPPING_KINDS,
     Bounces,
     Claim,
     CycleLog,
@@ -25,7 +25,7 @@ from paperboy.store.digests import (
     digest_key,
 )
 from paperboy.store.sqlite import SQLiteStore
-from paperboy.store.sqlite_accounts import _enqueue, _returning, _transaction
+from paperboy.store.sqlite_accounts import _returning, _transaction, enqueue
 
 _ROW = ("SELECT d.id, d.reader_id, d.period, d.email, d.state, d.content, d.attempts, d.error, o.sent_at "
         "FROM digests d LEFT JOIN outbox o ON o.key = d.mail_key")
@@ -69,16 +69,17 @@ class SQLiteDigests(Digests):
             (state, content, mail_key, now, claim.id, claim.worker))
         return cur.rowcount == 1
 
-    def freeze(self, claim: Claim, content: str, papers: list[str], mail: Mail, now: float) -> bool:
+    def freeze(self, claim: Claim, content: str, mail: Mail, now: float,
+               also: Callable[[], None] | None = None) -> bool:
         if mail.key != digest_key(claim.reader_id, claim.period):
             raise ValueError(f"a digest's mail key must be {digest_key(claim.reader_id, claim.period)!r}")
         db = self.store.db
         with _transaction(db):
             if not self._finish(claim, "queued", now, content, mail.key):
                 return False
-            db.executemany("INSERT INTO digest_papers(reader_id, paper, digest_id) VALUES (?,?,?) "
-                           "ON CONFLICT DO NOTHING", [(claim.reader_id, p, claim.id) for p in papers])
-            _enqueue(db, mail, now)
+            enqueue(db, mail, now)
+            if also is not None:
+                also()
         return True
 
     def mark_empty(self, claim: Claim, now: float) -> bool:
@@ -88,10 +89,6 @@ class SQLiteDigests(Digests):
         self.store.db.execute("UPDATE digests SET state='failed', attempts=attempts+1, error=?, claimed_by=NULL, "
                               "lease_until=NULL, done_at=? WHERE id=? AND state='claimed' AND claimed_by=?",
                               (error[:500], now, claim.id, claim.worker))
-
-    def sent_papers(self, reader_id: int) -> frozenset[str]:
-        return frozenset(r[0] for r in self.store.db.execute(
-            "SELECT paper FROM digest_papers WHERE reader_id=?", (reader_id,)))
 
     def get(self, reader_id: int, period: str) -> DigestRow | None:
         r = self.store.db.execute(f"{_ROW} WHERE d.reader_id=? AND d.period=?", (reader_id, period)).fetchone()
@@ -191,17 +188,12 @@ class SQLiteBounces(Bounces):
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
 
-    def record(self, email: str, kind: str, now: float, detail: str = "") -> int:
+    def record(self, email: str, kind: str, stopping: bool, now: float, detail: str = "") -> int:
         db = self.store.db
         with _transaction(db):
             db.execute("INSERT INTO bounces(email, kind, at, detail) VALUES (?,?,?,?)", (email, kind, now,
                                                                                          detail[:1000]))
-            if kind not in STOPPING_KINDS:
+            if not stopping:
                 return 0
             return db.execute("UPDATE outbox SET failed_at=?, last_error=? WHERE recipient=? AND sent_at IS NULL "
                               "AND failed_at IS NULL", (now, f"address stopped: {kind}", email)).rowcount
-
-    def stopped(self, email: str) -> bool:
-        marks = ",".join("?" * len(STOPPING_KINDS))
-        return self.store.db.execute(f"SELECT 1 FROM bounces WHERE email=? AND kind IN ({marks}) LIMIT 1",
-                                     (email, *STOPPING_KINDS)).fetchone() is not None

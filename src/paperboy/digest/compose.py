@@ -1,0 +1,260 @@
+"""Compose one reader's digest for one period: what goes in it and why, frozen as plain JSON-ready data.
+
+A :class:`Digest` holds text only (titles, teasers, reasons; no markup, no links, no secrets), so the sender can
+freeze it in its digest row when it is composed and render it again byte for byte after a crash; links are
+signed at render time (:mod:`paperboy.digest.render`).  Three sections, each optional per reader:
+
+1. **trending** — the trending formula's ranking for the reader's period (today's UTC day, topped up with
+   yesterday's while the day is young; the ISO week for weekly digests), limited to the reader's categories;
+2. **follows** — new papers for each followed topic, author and category since the reader's previous digest
+   (``paperboy.library.topics`` / ``paperboy.library.follows`` when present) and for the subscription's own
+   categories; each list is capped, with "and N more" linking to the site;
+3. **recommended** — empty until the recommendations issue lands: :data:`RECOMMENDERS` is the seam.
+
+A paper appears once per digest and never again in a later one (``Subscriptions.seen_papers``).
+An empty digest is ``None``: it is not sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from paperboy import catalogue, trending
+from paperboy.config import Settings
+from paperboy.papers import Paper
+from paperboy.periods import Period
+from paperboy.store import Store
+from paperboy.store.events import Events
+from paperboy.store.subscriptions import Subscription, Subscriptions
+
+TRENDING_LIMIT = 10
+#: Papers per list of the follows section; the rest is "and N more" with a link to the site.
+LIST_LIMIT = 10
+#: How many trending papers are read to find TRENDING_LIMIT in the reader's categories and not yet sent.
+TRENDING_POOL = 200
+TEASER_CHARS = 220  # about two lines of a mail client's reading pane
+MAX_AUTHORS = 3
+#: How far back "new since the previous digest" looks when there was none: arXiv lists a paper a day or two
+#: after submission, so a digest looks a little further back than its own period; repeats are filtered anyway.
+LOOKBACK = {"daily": timedelta(days=3), "weekly": timedelta(days=9)}
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPaper:
+    """One paper as the mail shows it: plain text (math as readable text), escaped by the renderer."""
+
+    id: str
+    title: str
+    authors: str
+    teaser: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """``key`` is one of the subscription sections; ``more`` papers matched beyond those shown, at ``more_path``."""
+
+    key: str
+    title: str
+    papers: tuple[DigestPaper, ...]
+    more: int = 0
+    more_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One reader's digest for one period, JSON-serialisable (:meth:`to_json` / :meth:`from_json`)."""
+
+    reader_id: int
+    email: str
+    period_kind: str
+    period: str  # the Period's value: "2026-12-03" or "2026-W49"
+    label: str  # "3 December 2026"
+    composed_at: str  # ISO 8601, UTC
+    sections: tuple[Section, ...]
+    notice: str | None = None  # e.g. "arXiv harvest is behind: newest papers from 1 December"
+
+    @property
+    def paper_ids(self) -> list[str]:
+        return [p.id for s in self.sections for p in s.papers]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Digest:
+        data = json.loads(text)
+        sections = tuple(Section(s["key"], s["title"], tuple(DigestPaper(**p) for p in s["papers"]), s["more"],
+                                 s["more_path"]) for s in data.pop("sections"))
+        return cls(**data, sections=sections)
+
+
+#: Recommendation providers: ``(ctx, sub, exclude, limit) -> [(paper, why)]``.  Empty until that issue lands.
+Recommender = Callable[["DigestContext", Subscription, set[str], int], list[tuple[Paper, str]]]
+RECOMMENDERS: list[Recommender] = []
+
+
+@dataclass(slots=True)
+class DigestContext:
+    """What composing needs: the store, reader signals, subscriptions, settings and (optionally) the search engine
+    (topics run their own search; without an engine the topic lists are left out).  ``notice`` is put into every
+    digest (the cycle sets it when a harvest is behind).  Build it with :func:`open_context`."""
+
+    store: Store
+    events: Events
+    subscriptions: Subscriptions
+    settings: Settings
+    engine: object | None = None
+    notice: str | None = None
+    hidden_ids: frozenset[str] = field(default_factory=frozenset)
+    hidden_pids: frozenset[int] = field(default_factory=frozenset)
+
+    def refresh_hidden(self) -> None:
+        """Re-read what admins hid (call once per cycle: hidden papers never go out)."""
+        from paperboy.accounts import open_accounts
+
+        accounts = open_accounts(self.store).accounts
+        self.hidden_pids, self.hidden_ids = accounts.hidden_papers(), accounts.hidden_paper_ids()
+
+
+def open_subscriptions(store: Store) -> Subscriptions:
+    """The subscriptions seam of ``store``'s database."""
+    from paperboy.store.sqlite import SQLiteStore
+
+    if isinstance(store, SQLiteStore):
+        from paperboy.store.sqlite_subscriptions import SQLiteSubscriptions
+
+        return SQLiteSubscriptions(store)
+    raise TypeError(f"no subscriptions backend for {type(store).__name__}")
+
+
+def open_context(store: Store, settings: Settings, engine: object | None = None) -> DigestContext:
+    """A :class:`DigestContext` over ``store`` (hidden papers read now)."""
+    from paperboy.events import open_signals
+
+    ctx = DigestContext(store=store, events=open_signals(store).events, subscriptions=open_subscriptions(store),
+                        settings=settings, engine=engine)
+    ctx.refresh_hidden()
+    return ctx
+
+
+def compose(ctx: DigestContext, sub: Subscription, period: Period, now: datetime) -> Digest | None:
+    """The reader's digest for ``period`` as of ``now``, or None when it would be empty (nothing is sent)."""
+    exclude = ctx.subscriptions.seen_papers(sub.reader_id, except_period=period.value) | set(ctx.hidden_ids)
+    sections: list[Section] = []
+    if "trending" in sub.sections:
+        sections.extend(_trending(ctx, sub, period, now, exclude))
+    if "follows" in sub.sections:
+        sections.extend(_follows(ctx, sub, period, exclude))
+    if "recommended" in sub.sections:
+        sections.extend(_recommended(ctx, sub, exclude))
+    if not any(s.papers for s in sections):
+        return None
+    return Digest(reader_id=sub.reader_id, email=sub.email, period_kind=period.kind, period=period.value,
+                  label=period.label, composed_at=now.astimezone(UTC).isoformat(timespec="seconds"),
+                  sections=tuple(s for s in sections if s.papers), notice=ctx.notice)
+
+
+# -- sections ------------------------------------------------------------------------------------------------------
+
+
+def _in_categories(paper: Paper, wanted: tuple[str, ...]) -> bool:
+    """A category filter as the site's: "cs" takes every cs.* paper, "cs.LG" only cs.LG."""
+    return not wanted or any(c == w or c.startswith(w + ".") for c in paper.categories for w in wanted)
+
+
+def _trending(ctx: DigestContext, sub: Subscription, period: Period, now: datetime,
+              exclude: set[str]) -> list[Section]:
+    if sub.frequency == "weekly":
+        days, window = [now.astimezone(UTC).date()], "week"
+    else:  # a digest at 7 in the morning finds today young: yesterday's ranking tops it up
+        today = now.astimezone(UTC).date()
+        days, window = [today, today - timedelta(days=1)], "day"
+    picked: list[DigestPaper] = []
+    for day in days:
+        ranking = trending.rank(ctx.events, window, day, now, limit=TRENDING_POOL, exclude=ctx.hidden_pids)
+        by_pid = {s.pid: s.paper for s in ctx.store.get_many([i.pid for i in ranking.items])}
+        for item in ranking.items:
+            paper = by_pid.get(item.pid)
+            if paper is None or paper.id in exclude or not _in_categories(paper, sub.categories):
+                continue
+            picked.append(_paper(paper, item.why or "trending"))
+            exclude.add(paper.id)
+            if len(picked) == TRENDING_LIMIT:
+                break
+        if len(picked) == TRENDING_LIMIT:
+            break
+    title = "Trending this week" if window == "week" else "Trending today"
+    return [Section("trending", title, tuple(picked))]
+
+
+def _since(ctx: DigestContext, sub: Subscription, period: Period) -> date:
+    last = ctx.subscriptions.last_day(sub.reader_id, before_period=period.value)
+    start = date.fromisoformat(last) if last else period.since
+    return start - LOOKBACK.get(sub.frequency, LOOKBACK["daily"])
+
+
+def _follows(ctx: DigestContext, sub: Subscription, period: Period, exclude: set[str]) -> list[Section]:
+    since = _since(ctx, sub, period)
+    sections = [*_topic_sections(ctx, sub, since, exclude), *_followed(ctx, sub, since, exclude)]
+    from paperboy.web.render import category_path
+
+    for category in sub.categories:
+        listing = catalogue.newest(ctx.store, category=category, since=since, limit=3 * LIST_LIMIT)
+        fresh = [p for p in listing.papers if p.id not in exclude]
+        shown = fresh[:LIST_LIMIT]
+        exclude.update(p.id for p in shown)
+        more = max(0, listing.total - len(shown) - (len(listing.papers) - len(fresh)))
+        sections.append(Section("follows", f"New in {category}",
+                                tuple(_paper(p, f"new in {category}") for p in shown), more=more,
+                                more_path=f"{category_path(category)}"))
+    return sections
+
+
+def _topic_sections(ctx: DigestContext, sub: Subscription, since: date, exclude: set[str]) -> list[Section]:
+    """One list per saved topic of the reader (paperboy.library.topics, when that feature is installed)."""
+    return []
+
+
+def _followed(ctx: DigestContext, sub: Subscription, since: date, exclude: set[str]) -> list[Section]:
+    """The reader's followed authors, categories and venues (paperboy.library.follows, when installed)."""
+    return []
+
+
+def _recommended(ctx: DigestContext, sub: Subscription, exclude: set[str]) -> list[Section]:
+    papers: list[DigestPaper] = []
+    for recommend in RECOMMENDERS:
+        for paper, why in recommend(ctx, sub, exclude, LIST_LIMIT - len(papers)):
+            if paper.id not in exclude:
+                papers.append(_paper(paper, why))
+                exclude.add(paper.id)
+    return [Section("recommended", "Recommended for you", tuple(papers[:LIST_LIMIT]))]
+
+
+# -- one paper -----------------------------------------------------------------------------------------------------
+
+
+def _paper(paper: Paper, why: str) -> DigestPaper:
+    from paperboy.web.render import plain
+
+    names = [a.name for a in paper.authors[:MAX_AUTHORS]]
+    authors = ", ".join(names) + (" et al." if len(paper.authors) > MAX_AUTHORS else "")
+    return DigestPaper(id=paper.id, title=_one_line(plain(paper.title)), authors=_one_line(plain(authors)),
+                       teaser=teaser(plain(paper.abstract)), why=why)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def teaser(text: str, limit: int = TEASER_CHARS) -> str:
+    """The first ``limit`` characters of an abstract, cut at a word, with an ellipsis when cut."""
+    text = _one_line(text)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:.")
+    return cut + "…"
+
