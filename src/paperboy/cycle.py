@@ -149,7 +149,6 @@ class Cycle:
     def send(self, now: datetime, *, any_hour: bool = False, day: date | None = None,
              dry_run: bool = False) -> RunReport:
         """Queue every due digest, then deliver the outbox (when SMTP is configured and not ``dry_run``)."""
-        started = self.clock()
         self.ctx.refresh_hidden()
         self.ctx.notice = self.harvest_note()
         report = queue_due(self.ctx, self.seams.digests, now, clock=self.clock, any_hour=any_hour, day=day,
@@ -159,9 +158,10 @@ class Cycle:
         from paperboy.accounts import open_accounts
         from paperboy.mail import send_pending
 
+        before = self.seams.digests.sent_total()
         delivered = send_pending(open_accounts(self.store).outbox, self.smtp, clock=self.clock)
         report.failed += delivered.failed
-        report.sent = self.seams.digests.sent_since(started)
+        report.sent = self.seams.digests.sent_total() - before
         return report
 
 

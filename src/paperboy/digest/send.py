@@ -79,7 +79,12 @@ def queue_due(ctx: DigestContext, digests: Digests, now: datetime, *, clock: Cal
     worker = worker or worker_name()
     report = report if report is not None else RunReport()
     for sub in ctx.subscriptions.active(now) if subscriptions is None else subscriptions:
-        when = due(sub, now, any_hour=any_hour, day=day)
+        try:
+            when = due(sub, now, any_hour=any_hour, day=day)
+        except ValueError as exc:  # a stored zone or frequency this version does not know: that reader only
+            log.warning("digest for reader %s not scheduled: %s", sub.reader_id, exc)
+            report.failed += 1
+            continue
         if when is None:
             local_day = day or now.astimezone(zone(sub.tz)).date()
             if sub.frequency == "daily" and sub.skip_no_announcement_days and not announcement_day(local_day):

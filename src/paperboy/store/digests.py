@@ -114,8 +114,8 @@ class Digests(ABC):
         """Digest rows (of one reader, or all), oldest first."""
 
     @abstractmethod
-    def sent_since(self, since: float) -> int:
-        """How many digests the SMTP server accepted at or after ``since``."""
+    def sent_total(self) -> int:
+        """How many digests the SMTP server has accepted, ever (a round's "sent" is the difference)."""
 
     @abstractmethod
     def daily(self, since: float) -> list[DayCounts]:

@@ -99,9 +99,9 @@ class SQLiteDigests(Digests):
             return [_row(r) for r in self.store.db.execute(f"{_ROW} ORDER BY d.id")]
         return [_row(r) for r in self.store.db.execute(f"{_ROW} WHERE d.reader_id=? ORDER BY d.id", (reader_id,))]
 
-    def sent_since(self, since: float) -> int:
+    def sent_total(self) -> int:
         return self.store.db.execute("SELECT count(*) FROM digests d JOIN outbox o ON o.key = d.mail_key "
-                                     "WHERE o.sent_at >= ?", (since,)).fetchone()[0]
+                                     "WHERE o.sent_at IS NOT NULL").fetchone()[0]
 
     def daily(self, since: float) -> list[DayCounts]:
         days: dict[str, dict[str, int]] = {}
