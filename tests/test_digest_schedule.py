@@ -85,3 +85,31 @@ def test_walking_a_month_across_a_dst_change_gives_one_digest_a_day_at_the_hour(
     for value, when in seen.items():
         local = when.astimezone(ZoneInfo(tz))
         assert local.date().isoformat() == value and (local.hour, local.minute) == (hour, 0), (value, local)
+
+
+def test_a_frozen_clock_month_across_dst_claims_one_digest_a_day_each_at_the_local_hour(store, tmp_path):
+    """New York (the change on 1 November) and Kolkata (none), through the real sender and store, every 15 minutes."""
+    from digest_world import add_trending_papers, subscribe
+    from paperboy.config import Settings
+    from paperboy.digest.compose import open_context
+    from paperboy.digest.send import queue_due
+    from paperboy.store.digests import open_digest_seams
+
+    start, end = datetime(2026, 10, 15, 4, tzinfo=UTC), datetime(2026, 11, 15, 4, tzinfo=UTC)
+    add_trending_papers(store, 40, start)
+    readers = {"America/New_York": 7, "Asia/Kolkata": 20}  # the walk starts and ends before both hours
+    subs = {tz: subscribe(store, f"{tz.split('/')[1].lower()}@example.org", start.timestamp(), tz=tz, send_hour=hour,
+                          skip_no_announcement_days=False) for tz, hour in readers.items()}
+    ctx = open_context(store, Settings(home=tmp_path, base_url="https://papers.example.org"))
+    digests = open_digest_seams(store).digests
+    now = start
+    while now < end:
+        queue_due(ctx, digests, now, clock=now.timestamp)
+        now += timedelta(minutes=15)
+    for tz, sub in subs.items():
+        rows = digests.rows(sub.reader_id)
+        days = [r.period for r in rows]
+        assert len(days) == len(set(days)) == 31, tz
+        for row in rows:
+            local = datetime.fromtimestamp(row.created_at, UTC).astimezone(ZoneInfo(tz))
+            assert (local.date().isoformat(), local.hour, local.minute) == (row.period, readers[tz], 0), (tz, row)

@@ -50,6 +50,7 @@ class DigestRow:
     attempts: int
     error: str | None
     sent_at: float | None  # from the outbox: when the SMTP server accepted the mail
+    created_at: float = 0.0  # when the period was first claimed
 
 
 @dataclass(frozen=True, slots=True)

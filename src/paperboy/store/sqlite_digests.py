@@ -27,13 +27,13 @@ from paperboy.store.digests import (
 from paperboy.store.sqlite import SQLiteStore
 from paperboy.store.sqlite_accounts import _returning, _transaction, enqueue
 
-_ROW = ("SELECT d.id, d.reader_id, d.period, d.email, d.state, d.content, d.attempts, d.error, o.sent_at "
-        "FROM digests d LEFT JOIN outbox o ON o.key = d.mail_key")
+_ROW = ("SELECT d.id, d.reader_id, d.period, d.email, d.state, d.content, d.attempts, d.error, o.sent_at, "
+        "d.created_at FROM digests d LEFT JOIN outbox o ON o.key = d.mail_key")
 
 
 def _row(r: tuple) -> DigestRow:
     return DigestRow(id=r[0], reader_id=r[1], period=r[2], email=r[3], state=r[4], content=r[5], attempts=r[6],
-                     error=r[7], sent_at=r[8])
+                     error=r[7], sent_at=r[8], created_at=r[9])
 
 
 def _day(ts: float) -> str:
@@ -48,6 +48,12 @@ class SQLiteDigests(Digests):
               lease_s: float) -> Claim | None:
         db = self.store.db
         until = now + lease_s
+        # The scheduler asks every minute for every reader past their hour: answer "done" without the write lock.
+        row = db.execute("SELECT 1 FROM digests WHERE reader_id=? AND period=? AND NOT ((state='claimed' AND "
+                         "lease_until <= ?) OR (state='failed' AND attempts < ?))",
+                         (reader_id, period, now, MAX_COMPOSE_ATTEMPTS)).fetchone()
+        if row is not None:
+            return None
         with _transaction(db):
             row = _returning(db, "INSERT INTO digests(reader_id, period, email, state, claimed_by, lease_until, "
                              "created_at) VALUES (?,?,?,'claimed',?,?,?) ON CONFLICT(reader_id, period) DO NOTHING "
