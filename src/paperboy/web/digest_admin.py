@@ -46,7 +46,7 @@ def delivery_report(request: Request) -> dict:
     return {"days": days, "subscriptions": asdict(open_subscriptions(store).stats()), "steps": steps}
 
 
-@router.get("/admin/digests", response_class=HTMLResponse)
+@router.get("/admin/digests")  # personal, like /account: its twin is tested with an admin token
 def admin_digests_page(request: Request) -> HTMLResponse:
     admin = require_admin(request)
     env = request.app.state.services.env
