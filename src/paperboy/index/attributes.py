@@ -5,9 +5,10 @@ dates of candidates, and trending and recommendations will need both, without a 
 arrays are sized by the largest pid (the store's pids are small dense integers) and written by the lexical
 index, which sees every indexed paper and saves them beside its commit so the two never disagree.
 
-Besides the arrays, this module holds the per-paper rules of the filters that cannot be exact in an array:
-an author filter matches when every word is a word of *one* author name, and a venue filter when every word is
-a word of the paper's venue (``journal_ref``); the index narrows by words, these confirm.
+Besides the arrays, this module holds the per-paper rule of the one filter the index cannot answer exactly: an
+author filter matches when every word is a word of *one* author name (the index narrows by words, the rule
+confirms while paging).  Author and venue filters are word filters of the lexical index, not arrays here: a venue
+matches when every word of the filter is a word of the paper's ``journal_ref``, which the index answers exactly.
 """
 
 from __future__ import annotations

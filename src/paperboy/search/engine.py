@@ -107,7 +107,9 @@ class SearchEngine:
         self._qlock = threading.Lock()
         self._refreshed = time.monotonic()
         if sync:
-            self.indexes.sync(store)
+            from paperboy.pipeline import update_indexes  # the one sync path (imported late: it pulls in ingest)
+
+            update_indexes(self.indexes, store)
         if warm:
             self.warm_up()
 
@@ -267,11 +269,17 @@ class SearchEngine:
         return vec
 
     def _finish_dense(self, future: Future, t0: float) -> tuple[_DenseSide | None, str | None]:
-        budget = self.params.dense_budget_ms / 1000.0
+        """Wait for the dense side until the request's budget is spent (a spent budget is final, even if the
+        worker happens to finish at that instant, so the outcome does not depend on thread scheduling)."""
+        slow = "Semantic search was too slow for this request: keyword results only."
+        remaining = self.params.dense_budget_ms / 1000.0 - (time.perf_counter() - t0)
+        if remaining <= 0:
+            future.cancel()
+            return None, slow
         try:
-            return future.result(timeout=max(0.0, budget - (time.perf_counter() - t0))), None
+            return future.result(timeout=remaining), None
         except FutureTimeout:
-            return None, "Semantic search was too slow for this request: keyword results only."
+            return None, slow
         except Exception as exc:  # noqa: BLE001 - any model failure must degrade to lexical, never crash
             log.warning("query embedding or dense search failed: %s", exc)
             return None, "Semantic search failed for this query: keyword results only."
