@@ -35,6 +35,8 @@ TRENDING_LIMIT = 10
 LIST_LIMIT = 10
 #: How many trending papers are read to find TRENDING_LIMIT in the reader's categories and not yet sent.
 TRENDING_POOL = 200
+#: Most entries kept by DigestContext.shared (lists and formatted papers): bounds memory on long-lived servers.
+SHARED_ENTRIES = 100_000
 TEASER_CHARS = 220  # about two lines of a mail client's reading pane
 MAX_AUTHORS = 3
 #: How far back "new since the previous digest" looks when there was none: arXiv lists a paper a day or two
@@ -111,6 +113,16 @@ class DigestContext:
     notice: str | None = None
     hidden_ids: frozenset[str] = field(default_factory=frozenset)
     hidden_pids: frozenset[int] = field(default_factory=frozenset)
+    #: Lists every reader of a cycle shares (a period's trending papers, a category's new papers), keyed by the
+    #: data versions they were read at, so 10,000 digests read each list once and never a stale one.
+    _shared: dict[tuple, object] = field(default_factory=dict)
+
+    def shared(self, key: tuple, build: Callable[[], object]) -> object:
+        if key not in self._shared:
+            if len(self._shared) > SHARED_ENTRIES:
+                self._shared.clear()
+            self._shared[key] = build()
+        return self._shared[key]
 
     def refresh_hidden(self) -> None:
         """Re-read what admins hid (call once per cycle: hidden papers never go out)."""
@@ -174,14 +186,14 @@ def _trending(ctx: DigestContext, sub: Subscription, period: Period, now: dateti
         today = now.astimezone(UTC).date()
         days, window = [today, today - timedelta(days=1)], "day"
     picked: list[DigestPaper] = []
+    version = ctx.events.version()
     for day in days:
-        ranking = trending.rank(ctx.events, window, day, now, limit=TRENDING_POOL, exclude=ctx.hidden_pids)
-        by_pid = {s.pid: s.paper for s in ctx.store.get_many([i.pid for i in ranking.items])}
-        for item in ranking.items:
-            paper = by_pid.get(item.pid)
-            if paper is None or paper.id in exclude or not _in_categories(paper, sub.categories):
+        ranked = ctx.shared(("trending", window, day, now.astimezone(UTC).date(), version, ctx.hidden_pids),
+                            lambda day=day: _ranked(ctx, window, day, now))
+        for paper, why in ranked:  # type: ignore[attr-defined]
+            if paper.id in exclude or not _in_categories(paper, sub.categories):
                 continue
-            picked.append(_paper(paper, item.why or "trending"))
+            picked.append(_paper(paper, why))
             exclude.add(paper.id)
             if len(picked) == TRENDING_LIMIT:
                 break
@@ -189,6 +201,13 @@ def _trending(ctx: DigestContext, sub: Subscription, period: Period, now: dateti
             break
     title = "Trending this week" if window == "week" else "Trending today"
     return [Section("trending", title, tuple(picked))]
+
+
+def _ranked(ctx: DigestContext, window: str, day: date, now: datetime) -> list[tuple[Paper, str]]:
+    """The period's top papers with their "why" sentences (shared by every reader of the cycle)."""
+    ranking = trending.rank(ctx.events, window, day, now, limit=TRENDING_POOL, exclude=ctx.hidden_pids)
+    by_pid = {s.pid: s.paper for s in ctx.store.get_many([i.pid for i in ranking.items])}
+    return [(by_pid[i.pid], i.why or "trending") for i in ranking.items if i.pid in by_pid]
 
 
 def _since(ctx: DigestContext, sub: Subscription, period: Period) -> date:
@@ -203,7 +222,9 @@ def _follows(ctx: DigestContext, sub: Subscription, period: Period, exclude: set
     from paperboy.web.render import category_path
 
     for category in sub.categories:
-        listing = catalogue.newest(ctx.store, category=category, since=since, limit=3 * LIST_LIMIT)
+        listing = ctx.shared(("category", category, since, ctx.store.max_seq()),
+                             lambda c=category: catalogue.newest(ctx.store, category=c, since=since,
+                                                                 limit=3 * LIST_LIMIT))
         fresh = [p for p in listing.papers if p.id not in exclude]
         shown = fresh[:LIST_LIMIT]
         exclude.update(p.id for p in shown)
@@ -215,13 +236,43 @@ def _follows(ctx: DigestContext, sub: Subscription, period: Period, exclude: set
 
 
 def _topic_sections(ctx: DigestContext, sub: Subscription, since: date, exclude: set[str]) -> list[Section]:
-    """One list per saved topic of the reader (paperboy.library.topics, when that feature is installed)."""
-    return []
+    """One list per saved topic of the reader: the topic's own search, newest first, since ``since``."""
+    try:
+        from paperboy.library.topics import open_topics, search_request
+    except ImportError:  # topics (issue 12) not installed
+        return []
+    if ctx.engine is None:
+        return []
+    sections = []
+    for topic in open_topics(ctx.store).list(sub.reader_id):
+        need = LIST_LIMIT + min(len(exclude), 90)
+        request = search_request(topic.fields, limit=min(need, 100), since=since)
+        result = ctx.engine.search(request)  # type: ignore[attr-defined]
+        fresh = [h.paper for h in result.hits if h.paper.id not in exclude]
+        shown = fresh[:LIST_LIMIT]
+        exclude.update(p.id for p in shown)
+        name = topic.fields.name
+        more = max(0, result.total - len(shown) - (len(result.hits) - len(fresh)))
+        sections.append(Section("follows", f"New for your topic “{name}”",
+                                tuple(_paper(p, f"matches your topic “{name}”") for p in shown), more=more,
+                                more_path=f"/topics/{topic.id}"))
+    return sections
 
 
 def _followed(ctx: DigestContext, sub: Subscription, since: date, exclude: set[str]) -> list[Section]:
-    """The reader's followed authors, categories and venues (paperboy.library.follows, when installed)."""
-    return []
+    """The reader's followed authors, categories and venues, newest first, with the follow each is there for."""
+    try:
+        from paperboy.library.follows import new_since
+    except ImportError:  # follows (issue 12) not installed
+        return []
+    items = new_since(ctx.store, sub.reader_id, since, limit=LIST_LIMIT + min(len(exclude), 90),
+                      hidden=ctx.hidden_pids)
+    fresh = [i for i in items if i.paper.id not in exclude]
+    shown = fresh[:LIST_LIMIT]
+    exclude.update(i.paper.id for i in shown)
+    papers = tuple(_paper(i.paper, "; ".join(r.text for r in i.reasons) or "you follow this") for i in shown)
+    return [Section("follows", "New from what you follow", papers, more=max(0, len(fresh) - len(shown)),
+                    more_path="/following")]
 
 
 def _recommended(ctx: DigestContext, sub: Subscription, exclude: set[str]) -> list[Section]:
@@ -238,12 +289,26 @@ def _recommended(ctx: DigestContext, sub: Subscription, exclude: set[str]) -> li
 
 
 def _paper(paper: Paper, why: str) -> DigestPaper:
+    key = (paper.id, why, paper.title, paper.abstract, len(paper.authors),
+           *(a.name for a in paper.authors[:MAX_AUTHORS]))
+    return _SHAPED.get(key) or _shape(key, paper, why)
+
+
+#: Formatted papers by their shown content: math conversion and teasers are the same for every reader.
+_SHAPED: dict[tuple, DigestPaper] = {}
+
+
+def _shape(key: tuple, paper: Paper, why: str) -> DigestPaper:
     from paperboy.web.render import plain
 
     names = [a.name for a in paper.authors[:MAX_AUTHORS]]
     authors = ", ".join(names) + (" et al." if len(paper.authors) > MAX_AUTHORS else "")
-    return DigestPaper(id=paper.id, title=_one_line(plain(paper.title)), authors=_one_line(plain(authors)),
-                       teaser=teaser(plain(paper.abstract)), why=why)
+    shaped = DigestPaper(id=paper.id, title=_one_line(plain(paper.title)), authors=_one_line(plain(authors)),
+                         teaser=teaser(plain(paper.abstract)), why=why)
+    if len(_SHAPED) > SHARED_ENTRIES:
+        _SHAPED.clear()
+    _SHAPED[key] = shaped
+    return shaped
 
 
 def _one_line(text: str) -> str:

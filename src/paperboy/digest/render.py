@@ -28,6 +28,7 @@ from paperboy.store.accounts import Mail
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_SUBJECT = 120
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_UNTIDY = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]|\s\s|^\s|\s$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,9 @@ class RenderedMail:
 
 def one_line(text: object) -> str:
     """Text fit for one line of a plain-text mail or a header: no control characters, single spaces."""
+    text = str(text)
+    if _UNTIDY.search(text) is None:  # composed text usually is tidy already
+        return text
     return " ".join(_CONTROL.sub(" ", str(text)).split())
 
 
@@ -92,22 +96,24 @@ def list_id(settings: RenderSettings) -> str:
     return f"paperboy digest <digest.{host}>"
 
 
-def headers(settings: RenderSettings, links: Links) -> tuple[tuple[str, str], ...]:
+def headers(settings: RenderSettings, links: Links, unsubscribe: str) -> tuple[tuple[str, str], ...]:
+    """RFC 2369 / RFC 8058 list headers; the mailto subject carries the same signature as the https link."""
     address = parseaddr(settings.mail_from)[1]
     token = links.signer.sign("unsubscribe", links.reader_id)
     mailto = f"mailto:{address}?subject={quote(f'unsubscribe {links.reader_id} {token}')}"
-    return (("List-Unsubscribe", f"<{links.unsubscribe()}>, <{mailto}>"),
+    return (("List-Unsubscribe", f"<{unsubscribe}>, <{mailto}>"),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ("List-Id", list_id(settings)))
 
 
 def render(digest: Digest, settings: RenderSettings) -> RenderedMail:
     """The multipart mail of ``digest`` (same input, same output: a re-render after a crash is identical)."""
-    from paperboy.web.render import paper_path
-
     links = Links(settings.base_url, settings.signer, digest.reader_id, digest.period)
-    context = {"digest": digest, "links": links, "paper_path": paper_path, "subject": subject(digest)}
+    urls = {pid: {"read": links.click(pid), "up": links.feedback(pid, "up"), "down": links.feedback(pid, "down")}
+            for pid in digest.paper_ids}  # signed once, used by both parts
+    context = {"digest": digest, "links": links, "urls": urls, "subject": subject(digest),
+               "unsubscribe": links.unsubscribe(), "settings": links.settings(), "preview": links.preview()}
     return RenderedMail(recipient=digest.email, subject=context["subject"],
                         text=_env("text").get_template("digest.txt").render(context),
                         html=_env("html").get_template("digest.html").render(context),
-                        headers=headers(settings, links))
+                        headers=headers(settings, links, context["unsubscribe"]))

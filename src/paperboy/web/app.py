@@ -102,13 +102,15 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
     app.state.services = services
     install_error_handlers(app)
 
-    from paperboy.web import accounts, api, digest_admin, feeds, hf_compat, ops, pages, views, votes
+    from paperboy.web import accounts, api, digest_admin, feeds, hf_compat, ops, pages, subscribe, views, votes
 
     votes.install(app)  # the "events" data version, and the vote / save / view routes
 
     app.include_router(accounts.router)
     app.include_router(accounts.api_router)
     app.include_router(digest_admin.router)
+    app.include_router(subscribe.router)
+    app.include_router(subscribe.api_router)
     app.include_router(api.router)  # before the twins: /api/v1/paper/{ident:path}/similar must match first
     app.include_router(api.docs_router)
     app.include_router(views.router)
