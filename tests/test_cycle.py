@@ -47,6 +47,7 @@ def test_harvests_are_incremental_from_the_last_complete_one(store, tmp_path, mo
     assert ran["harvest"].ok and ran["index"].ok and ran["trending"].ok and ran["digests"].ok
     assert server.requests[0].query == {"verb": "ListRecords", "metadataPrefix": "arXiv", "set": "cs"}
     assert not cycle.harvest_due()
+    assert "index" not in cycle.tick()  # nothing changed in the store: the indexes are not opened again
     clock.now += settings.harvest_interval_h * 3600
     assert cycle.harvest_due()
     cycle.tick()

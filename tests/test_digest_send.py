@@ -11,6 +11,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from digest_world import add_trending_papers, subscribe, utc
 from mail_server import MailSink
 from paperboy.cli_digest import record_bounce
@@ -154,10 +156,11 @@ def test_a_refusing_server_fails_the_mail_and_a_hard_bounce_stops_the_address(st
     assert (day.failed, day.bounces) == (2, 1)
 
 
-def test_a_tempfail_keeps_the_digest_queued_for_a_retry(store, tmp_path):
+@pytest.mark.parametrize("behaviour", ["tempfail", "drop"])  # 451 for the recipient; disconnected mid-message
+def test_a_temporary_failure_keeps_the_digest_queued_for_a_retry(store, tmp_path, behaviour):
     add_trending_papers(store, 2, NOW - timedelta(hours=1))
     ada = subscribe(store, "ada@example.org", NOW.timestamp(), send_hour=0)
-    with MailSink("tempfail") as sink:
+    with MailSink(behaviour) as sink:
         report = _cycle(store, sink, tmp_path, time.time).send(NOW)
     assert (report.composed, report.sent, report.failed) == (1, 0, 0)
     row = open_digest_seams(store).digests.get(ada.reader_id, "2026-12-02")

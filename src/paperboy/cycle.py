@@ -65,7 +65,8 @@ class Cycle:
         ran: dict[str, StepRun] = {}
         if self.settings.harvest and (force_harvest or self.harvest_due()):
             ran["harvest"] = self._step("harvest", self._harvest, retry=True)
-        ran["index"] = self._step("index", self._index)
+        if self.index_due():
+            ran["index"] = self._step("index", self._index)
         ran["trending"] = self._step("trending", self._trending)
         ran["digests"] = self._step("digests", self._digests)
         return ran
@@ -79,6 +80,11 @@ class Cycle:
         if not last.ok:
             return now >= last.next_attempt_at
         return now - (last.last_success_at or 0) >= self.settings.harvest_interval_h * 3600
+
+    def index_due(self) -> bool:
+        """Indexing runs when the store changed since the last successful run (opening indexes is not free)."""
+        last = self.seams.cycle.get("index")
+        return last is None or not last.ok or last.counts.get("seq") != self.store.max_seq()
 
     def harvest_note(self) -> str | None:
         """A sentence for the digest when the harvest is behind (its last run failed), else None."""
@@ -124,13 +130,14 @@ class Cycle:
     def _index(self) -> dict:
         from paperboy.pipeline import run
 
+        seq = self.store.max_seq()  # read first: papers written while indexing make the next tick index again
         scope = "all" if (self.settings.index_dir / "vectors").exists() else "existing-lexical"
         report = run(self.settings, self.store, None, index=scope)
         if report.index_busy:
             raise RuntimeError(report.index_busy)
         if report.index is None:
-            return {"indexed": 0, "scope": "none (no index in this home yet)"}
-        return {"lexical": report.index.lexical, "vectors": report.vectors, "seq": self.store.max_seq()}
+            return {"indexed": 0, "scope": "none (no index in this home yet)", "seq": seq}
+        return {"lexical": report.index.lexical, "vectors": report.vectors, "seq": seq}
 
     def _trending(self) -> dict:
         from paperboy.events import open_signals
