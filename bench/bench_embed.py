@@ -2,7 +2,7 @@
 
 Why: the embedder decides how long a full re-index takes and how fast a search can answer, and the int8
 variant is only worth using if it is clearly faster *and* retrieval quality barely moves.  This script
-produces the figures that justify the defaults in ``paperboy.index.embed``.
+produces the figures that justify the defaults in ``paperboy.index.embed`` and ``paperboy.index.onnx_build``.
 
 Run (several minutes on 2 cores)::
 
@@ -60,6 +60,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import numpy as np  # noqa: E402
 
 from paperboy.index import embed as E  # noqa: E402
+from paperboy.index import onnx_build as B  # noqa: E402
 
 
 def cpu_seconds() -> float:
@@ -127,7 +128,7 @@ def matmul_gflops(m: int = 8192, k: int = 384, n: int = 1536, reps: int = 5) -> 
 
 def model_flops(tokens: np.ndarray) -> float:
     """Multiply-add FLOPs for sequences of the given lengths: 2*params_in_matmuls*t + attention 4*L*t^2*H."""
-    cfg = json.loads((E._model_dir() / "config.json").read_text())
+    cfg = json.loads((B.model_package_dir() / "config.json").read_text())
     h, inter, layers = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
     matmul_params = layers * (4 * h * h + 2 * h * inter)
     t = tokens.astype(np.float64)
@@ -160,7 +161,7 @@ def embedders() -> dict[str, E.Embedder]:
         recipe = parse_recipe(spec)
         path = ARGS.cache / f"bench-int8-{spec.replace(':', '-')}.onnx"
         if not path.exists():
-            E.quantize_model(E.ensure_model_file(ARGS.cache, "fp32"), path, recipe)
+            B.quantize_model(B.ensure_model_file(ARGS.cache, "fp32"), path, recipe)
         out[f"int8[{spec}]"] = E.Embedder.from_onnx(path, f"bench:{spec}", threads=ARGS.threads)
     return out
 

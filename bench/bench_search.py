@@ -331,7 +331,7 @@ def main() -> None:
     models = work / "models"
     base = load_base()
     print(f"paperlists: {len(base):,} papers; work folder {work}", flush=True)
-    from paperboy.index.embed import ensure_model_file
+    from paperboy.index.onnx_build import ensure_model_file
 
     ensure_model_file(models, "fp32")  # (builds fp32 before int8 on a fresh cache)
     embedder = Embedder.load(models, variant="int8")

@@ -24,6 +24,7 @@ import pytest
 
 from paperboy.evaluate import ndcg_at
 from paperboy.index import embed as E
+from paperboy.index import onnx_build as B
 
 pytestmark = pytest.mark.skipif(not E.available(), reason=f"embedder unavailable: {E.unavailable_reason()}")
 
@@ -182,21 +183,21 @@ def test_cache_reused_and_atomic(cache_dir: Path, fp32: E.Embedder) -> None:
     files = sorted(p.name for p in cache_dir.iterdir())
     assert any(f.startswith("minilm-l6-v2-fp32-") and f.endswith(".onnx") for f in files)
     assert not [f for f in files if f.endswith(".tmp")]
-    path = E.ensure_model_file(cache_dir, "fp32")
+    path = B.ensure_model_file(cache_dir, "fp32")
     mtime = path.stat().st_mtime_ns
     again = E.Embedder.load(cache_dir, "fp32", threads=1)
-    assert E.ensure_model_file(cache_dir, "fp32").stat().st_mtime_ns == mtime
+    assert B.ensure_model_file(cache_dir, "fp32").stat().st_mtime_ns == mtime
     assert again.model_id == fp32.model_id
     with pytest.raises(ValueError):
-        E.ensure_model_file(cache_dir, "int4")
+        B.ensure_model_file(cache_dir, "int4")
 
 
 def test_cache_key_depends_on_builder_and_weights(monkeypatch: pytest.MonkeyPatch) -> None:
-    k = E.cache_key("abc", "fp32")
-    assert E.cache_key("abd", "fp32") != k
-    assert E.cache_key("abc", "int8") != k
-    monkeypatch.setattr(E, "BUILDER_VERSION", "other")
-    assert E.cache_key("abc", "fp32") != k
+    k = B.cache_key("abc", "fp32")
+    assert B.cache_key("abd", "fp32") != k
+    assert B.cache_key("abc", "int8") != k
+    monkeypatch.setattr(B, "BUILDER_VERSION", "other")
+    assert B.cache_key("abc", "fp32") != k
 
 
 def test_unavailable_when_model_package_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -230,7 +231,7 @@ def test_read_safetensors_roundtrip(tmp_path: Path) -> None:
     raw = json.dumps(header).encode()
     path = tmp_path / "t.safetensors"
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"".join(blobs))
-    out = E.read_safetensors(path)
+    out = B.read_safetensors(path)
     np.testing.assert_array_equal(out["a"], a)
     np.testing.assert_array_equal(out["b"], b)
     np.testing.assert_array_equal(out["c"], bf)

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from paperboy.papers import Author, Paper, Version  # noqa: E402
 from paperboy.sources.arxiv_api import fetch_ids, fetch_rss, read_rss, search  # noqa: E402
 from paperboy.sources.base import Reject, SourceError  # noqa: E402
-from paperboy.sources.oai import UnsafeXML  # noqa: E402
+from paperboy.sources.fetch import UnsafeXML  # noqa: E402
 from replay_server import FakeSleep, Reply, recorded, recorded_api  # noqa: E402
 
 NEW = "arxiv-api/arxiv.py-2026/"

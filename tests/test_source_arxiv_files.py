@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paperboy.papers import Paper
-from paperboy.sources.arxiv_files import decode, iter_listing, iter_path, read_abs
+from paperboy.sources.arxiv_files import iter_path
+from paperboy.sources.arxiv_format import decode, iter_listing, read_abs
 from paperboy.sources.base import Reject, SourceError
 
 TARBALL = Path(__file__).resolve().parents[2] / "shared/datasets/arxiv-abs/abs_files.tar.gz"

@@ -16,14 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from paperboy.papers import Author, Paper, Version  # noqa: E402
 from paperboy.sources.base import Checkpoint, Reject, SourceError  # noqa: E402
-from paperboy.sources.oai import (  # noqa: E402
-    UnsafeXML,
-    checkpoint_key,
-    harvest,
-    parse_records,
-    parse_xml,
-    retry_after_seconds,
-)
+from paperboy.sources.fetch import UnsafeXML, parse_xml, retry_after_seconds  # noqa: E402
+from paperboy.sources.oai import checkpoint_key, harvest, parse_records  # noqa: E402
 from replay_server import FakeSleep, ReplayServer, Reply, free_port, recorded, recorded_nock  # noqa: E402
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
@@ -593,7 +587,7 @@ def test_external_dtd_naming_stdin_is_refused_promptly(server):
     import paperboy
 
     server.script({}, Reply(200, _external_dtd("file:///dev/stdin")))
-    code = ("import sys; from paperboy.sources.oai import harvest, UnsafeXML\n"
+    code = ("import sys; from paperboy.sources.oai import harvest; from paperboy.sources.fetch import UnsafeXML\n"
             "try:\n    list(harvest(sys.argv[1], metadata_prefix='arXivRaw', delay=0))\n"
             "except UnsafeXML as exc:\n    print('refused:', exc)\n")
     env = {"PYTHONPATH": str(Path(paperboy.__file__).parents[1]), "PATH": "/usr/bin:/bin"}

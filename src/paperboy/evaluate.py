@@ -234,7 +234,7 @@ class CachedEmbedder:
 
 def cache_file_for(cache_dir: Path, corpus: Path, model_id: str) -> Path:
     safe_model = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_id)
-    from paperboy.index.embed import file_sha256
+    from paperboy.index.onnx_build import file_sha256
 
     return Path(cache_dir) / f"eval-vectors-{file_sha256(corpus)[:16]}-{safe_model}.npz"
 

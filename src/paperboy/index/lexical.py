@@ -1,5 +1,7 @@
 """The lexical (BM25) index: tantivy over title, abstract and author names, kept in step with the store.
 
+Just over ~450 lines on purpose: schema, analyzers, writes and query assembly share the field names and must agree.
+
 Why tantivy (measured in ``bench/bench_search.py``, figures in BENCHMARKS.md): its block-max WAND top-k
 pruning keeps frequent-term queries ("learning", "neural network") in the low milliseconds at a million
 papers, where SQLite FTS5's ``ORDER BY bm25()`` must score every matching row; it is incremental
@@ -373,7 +375,10 @@ class LexicalIndex:
         if query is None or k <= 0:
             return [], []
         pids, scores = self._run(query, k)
-        return pids, [float(s) for s in scores]
+        # A paper that passes the (zero-score) filters but has none of the words scores 0: it is no match, and a
+        # newest-first sort would otherwise lift it above the real ones.  Scores are sorted, so it is a cut.
+        keep = next((i for i, s in enumerate(scores) if s <= 0.0), len(scores))
+        return pids[:keep], [float(s) for s in scores[:keep]]
 
     def satisfying(self, q: ParsedQuery, pids: Sequence[int], filters: Filters | None = None) -> set[int]:
         """The subset of ``pids`` that meets the query's +/-/phrase constraints and the filters."""

@@ -1,5 +1,8 @@
 """Persisted vector index for paper embeddings: exact search when small, usearch HNSW when large.
 
+Over ~450 lines on purpose: one class whose mutation and search paths share the rows, the id -> slot map and the
+graph under one lock; persistence, filter forms and the lock are already modules of their own.
+
 Why two regimes: below a few tens of thousands of vectors a brute-force scan of float16 rows (SIMD, via
 usearch's exact search) takes a few milliseconds and is trivially exact, so an approximate graph would
 only add build time and recall loss.  Above :data:`HNSW_THRESHOLD` the scan grows linearly and an HNSW
@@ -12,16 +15,9 @@ the allowed rows when the filter is so selective that the graph would have to be
 filter never loses results because the graph happened not to reach them.  This is the only over-fetch loop:
 the query engine hands its filters here rather than looping around this method.
 
-On-disk layout under ``path`` (a directory)::
-
-    CURRENT              # name of the live generation, switched atomically with os.replace
-    g000007/meta.json    # format, dim, count, HNSW parameters
-    g000007/ids.npy      # uint64 [n]        row -> store row id
-    g000007/vectors.npy  # float16 [n, dim]  unit vectors, memory-mapped on open (get / rescoring)
-    g000007/hnsw.usearch # only when the index was in HNSW mode
-
-Each :meth:`VectorIndex.save` writes a complete new generation directory and then flips ``CURRENT``, so a
-reader (or a crash) sees either the old or the new index, never a mixture; older generations are deleted.
+Each :meth:`VectorIndex.save` writes a complete new generation directory and then flips ``CURRENT``
+(:mod:`paperboy.index.vector_files`: the on-disk layout), so a reader (or a crash) sees either the old or the
+new index, never a mixture.  The filter forms ``allowed`` takes live in :mod:`paperboy.index.vector_filters`.
 
 Concurrency: any number of threads may call :meth:`search` / :meth:`get` while one writer thread calls
 :meth:`add` / :meth:`remove` / :meth:`save`; a readers-writer lock keeps them consistent.
@@ -29,22 +25,24 @@ Concurrency: any number of threads may call :meth:`search` / :meth:`get` while o
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import threading
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+from paperboy.index.rwlock import RWLock
+from paperboy.index.vector_files import (
+    STORE_DTYPE,
+    drop_other_generations,
+    read_generation,
+    write_generation,
+)
+from paperboy.index.vector_filters import AllowedFilter, BatchCheck, cheap_check, is_mask
+
 #: Below this many vectors search is an exact scan; at or above it an HNSW graph is built.
 HNSW_THRESHOLD = 20_000
-_STORE_DTYPE = np.float16
 
 
 @dataclass(frozen=True)
@@ -65,50 +63,6 @@ class HnswParams:
     expansion_add: int = 128
     expansion_search: int = 512
     rescore_extra: int = 40
-
-
-AllowedFilter = Callable[[int], bool] | Collection[int] | np.ndarray
-#: a batched check of candidate ids (uint64 array in, boolean array out), asked only about candidates
-BatchCheck = Callable[[np.ndarray], np.ndarray]
-
-
-class _RWLock:
-    """Writer-preferring readers-writer lock: searches run in parallel, an add waits for them and blocks new ones."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._readers = 0
-        self._writer = False
-        self._waiting_writers = 0
-
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            while self._writer or self._waiting_writers:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._waiting_writers += 1
-            while self._writer or self._readers:
-                self._cond.wait()
-            self._waiting_writers -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
 
 
 def _usearch() -> Any:
@@ -143,19 +97,6 @@ def _as_ids(ids: Any) -> np.ndarray:
     return arr.astype(np.uint64).ravel()
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
 class VectorIndex:
     """Cosine-similarity index over uint64 ids (the store's row ids), persisted under a directory."""
 
@@ -167,11 +108,11 @@ class VectorIndex:
         self.dim = int(dim)
         self.hnsw_threshold = int(hnsw_threshold)
         self.params = params or HnswParams()
-        self._lock = _RWLock()
+        self._lock = RWLock()
         self._graph_lock = threading.Lock()
         self._n = 0
         self._ids = np.zeros(0, dtype=np.uint64)
-        self._vecs: np.ndarray = np.zeros((0, self.dim), dtype=_STORE_DTYPE)
+        self._vecs: np.ndarray = np.zeros((0, self.dim), dtype=STORE_DTYPE)
         self._writable = True  # False while _vecs is the read-only memmap of the saved generation
         self._slot: dict[int, int] = {}
         self._hnsw: Any = None
@@ -207,18 +148,11 @@ class VectorIndex:
         return index
 
     def _load(self, generation: str) -> None:
-        gdir = self.path / generation
-        meta = json.loads((gdir / "meta.json").read_text())
-        if meta.get("format") != FORMAT_VERSION:
-            raise ValueError(f"{gdir}: unsupported vector index format {meta.get('format')!r}")
-        if int(meta["dim"]) != self.dim:
-            raise ValueError(f"{gdir}: index has dimension {meta['dim']}, expected {self.dim}")
-        ids = np.load(gdir / "ids.npy")
-        vecs = np.load(gdir / "vectors.npy", mmap_mode="r") if len(ids) else np.zeros((0, self.dim), _STORE_DTYPE)
-        if vecs.shape != (len(ids), self.dim):
-            raise ValueError(f"{gdir}: vectors.npy shape {vecs.shape} does not match {len(ids)} ids")
+        saved_gen = read_generation(self.path, generation, self.dim)
+        meta, ids, vecs = saved_gen.meta, saved_gen.ids, saved_gen.vectors
         hnsw = None
-        if (gdir / "hnsw.usearch").is_file():
+        graph_file = saved_gen.hnsw_file
+        if graph_file is not None:
             # The graph's structure is fixed at build time; search-time knobs stay as the caller chose them.
             saved = {
                 k: v
@@ -226,7 +160,7 @@ class VectorIndex:
                 if k in ("dtype", "connectivity", "expansion_add")
             }
             self.params = HnswParams(**{**asdict(self.params), **saved})
-            hnsw = _usearch().Index.restore(str(gdir / "hnsw.usearch"))
+            hnsw = _usearch().Index.restore(str(graph_file))
             hnsw.expansion_search = self.params.expansion_search
         self._ids = ids.astype(np.uint64)
         self._vecs = vecs
@@ -250,45 +184,20 @@ class VectorIndex:
             if self._hnsw is not None and self._hnsw_removed > max(1000, len(self._hnsw) // 4):
                 self._build_hnsw()  # many upserts/removals leave tombstones in the graph: rebuild it
         with self._lock.read():
-            self.path.mkdir(parents=True, exist_ok=True)
-            number = 1 + max((int(p.name[1:]) for p in self.path.glob("g[0-9]*") if p.name[1:].isdigit()), default=0)
-            name = f"g{number:06d}"
-            tmp = self.path / f".{name}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
             n = self._n
-            meta = {
-                "format": FORMAT_VERSION,
-                "dim": self.dim,
-                "count": n,
-                "dtype": np.dtype(_STORE_DTYPE).name,
-                "hnsw_params": asdict(self.params) if self._hnsw is not None else None,
-                "hnsw_removed": self._hnsw_removed if self._hnsw is not None else 0,
-            }
-            for fname, arr in (("ids.npy", self._ids[:n]), ("vectors.npy", self._vecs[:n])):
-                with open(tmp / fname, "wb") as fh:
-                    np.save(fh, np.ascontiguousarray(arr))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            if self._hnsw is not None:
-                self._hnsw.save(str(tmp / "hnsw.usearch"))
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-            _fsync_dir(tmp)
-            os.replace(tmp, self.path / name)
-            pointer = self.path / ".CURRENT.tmp"
-            with open(pointer, "w") as fh:
-                fh.write(name + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(pointer, self.path / "CURRENT")
-            _fsync_dir(self.path)
+            graph = self._hnsw
+            name = write_generation(
+                self.path,
+                self.dim,
+                self._ids[:n],
+                self._vecs[:n],
+                graph,
+                asdict(self.params) if graph is not None else None,
+                self._hnsw_removed if graph is not None else 0,
+            )
             self._generation = name
             self._dirty = False
-            for old in self.path.glob("g[0-9]*"):
-                if old.name != name:
-                    shutil.rmtree(old, ignore_errors=True)
-            for stale in self.path.glob(".g*.tmp"):
-                shutil.rmtree(stale, ignore_errors=True)
+            drop_other_generations(self.path, name)
 
     def reload_if_changed(self) -> bool:
         """Pick up a generation saved by another process (e.g. the ingester); True when something was loaded.
@@ -318,7 +227,7 @@ class VectorIndex:
             return
         new_cap = max(need, cap + cap // 2, 1024) if need > cap else cap
         ids = np.zeros(new_cap, dtype=np.uint64)
-        vecs = np.zeros((new_cap, self.dim), dtype=_STORE_DTYPE)
+        vecs = np.zeros((new_cap, self.dim), dtype=STORE_DTYPE)
         ids[: self._n] = self._ids[: self._n]
         vecs[: self._n] = self._vecs[: self._n]
         self._ids, self._vecs, self._writable = ids, vecs, True
@@ -372,7 +281,7 @@ class VectorIndex:
                 else:
                     replaced.append(key)
                 slots[j] = slot
-            self._vecs[slots] = vecs.astype(_STORE_DTYPE)
+            self._vecs[slots] = vecs.astype(STORE_DTYPE)
             self._dirty = True
             if self._hnsw is not None:
                 if replaced:
@@ -468,7 +377,7 @@ class VectorIndex:
             if allowed is None and accept is None:
                 slots = self._candidates(q, min(n, k + self.params.rescore_extra), use_graph, expansion)
                 return self._rescore(q, slots, k)
-            if allowed is not None and not callable(allowed) and not _is_mask(allowed):
+            if allowed is not None and not callable(allowed) and not is_mask(allowed):
                 allowed_ids = _as_ids(allowed) if isinstance(allowed, np.ndarray) else np.fromiter(
                     (int(a) for a in allowed), dtype=np.uint64, count=len(allowed))
                 allowed_slots = np.unique(np.fromiter(
@@ -476,8 +385,8 @@ class VectorIndex:
                 if not use_graph or len(allowed_slots) <= max(4 * k, n // 16):
                     return self._exact_among(q, allowed_slots, k, accept)
                 allowed = np.sort(allowed_ids)
-            share = min(1.0, np.count_nonzero(allowed) / n) if _is_mask(allowed) else 1.0
-            return self._filtered(q, k, _cheap_check(allowed), accept, use_graph, expansion, share)
+            share = min(1.0, np.count_nonzero(allowed) / n) if is_mask(allowed) else 1.0
+            return self._filtered(q, k, cheap_check(allowed), accept, use_graph, expansion, share)
 
     def _candidates(self, q: np.ndarray, count: int, use_graph: bool, expansion: int | None = None) -> np.ndarray:
         """Row slots of (approximately, when ``use_graph``) the ``count`` nearest rows, nearest first."""
@@ -492,7 +401,7 @@ class VectorIndex:
                 match = self._hnsw.search(q, count, threads=1)
             return np.fromiter((self._slot[k] for k in match.keys.tolist() if k in self._slot), dtype=np.int64)
         match = _usearch().search(
-            self._vecs[:n], q.astype(_STORE_DTYPE), count, _usearch().MetricKind.IP, exact=True, threads=1
+            self._vecs[:n], q.astype(STORE_DTYPE), count, _usearch().MetricKind.IP, exact=True, threads=1
         )
         return np.asarray(match.keys, dtype=np.int64)
 
@@ -518,7 +427,7 @@ class VectorIndex:
                 best = slots
             else:
                 rows = np.ascontiguousarray(self._vecs[slots])
-                match = _usearch().search(rows, q.astype(_STORE_DTYPE), count, _usearch().MetricKind.IP,
+                match = _usearch().search(rows, q.astype(STORE_DTYPE), count, _usearch().MetricKind.IP,
                                           exact=True, threads=1)
                 best = slots[np.asarray(match.keys, dtype=np.int64)]
             if accept is not None and len(best):
@@ -552,28 +461,3 @@ class VectorIndex:
                 break  # walking most of the graph costs more than a scan of the allowed rows
         return self._exact_among(q, np.flatnonzero(check(self._ids[:n])), k, accept)
 
-
-def _is_mask(allowed: object) -> bool:
-    return isinstance(allowed, np.ndarray) and allowed.dtype == bool
-
-
-def _cheap_check(allowed: AllowedFilter | None) -> BatchCheck:
-    """``allowed`` as a batched check: vectorised for a mask or sorted ids, per id for a predicate."""
-    if allowed is None:
-        return lambda keys: np.ones(len(keys), dtype=bool)
-    if _is_mask(allowed):
-        mask = allowed
-        size = len(mask)
-
-        def in_mask(keys: np.ndarray) -> np.ndarray:
-            if not size:
-                return np.zeros(len(keys), dtype=bool)
-            keys = keys.astype(np.int64)
-            return (keys < size) & mask[np.minimum(keys, size - 1)]
-
-        return in_mask
-    if callable(allowed):
-        pred = allowed
-        return lambda keys: np.fromiter(map(pred, keys.tolist()), dtype=bool, count=len(keys))
-    sorted_ids = np.asarray(allowed, dtype=np.uint64)
-    return lambda keys: np.isin(keys, sorted_ids, assume_unique=False)

@@ -4,7 +4,8 @@ Why both here: they are the two "small, fresh" ways into arXiv (a handful of ids
 announcements), as opposed to bulk OAI-PMH harvesting.  Both formats have changed over the years, so
 the parsers accept the legacy (2016/2017) and the current (2025+) Atom API output, the legacy RSS 1.0
 (RDF) feed of ``export.arxiv.org/rss`` and the current RSS 2.0 feed of ``rss.arxiv.org`` (and its Atom
-twin).  HTTP politeness, retries and hardened XML parsing are shared with :mod:`paperboy.sources.oai`.
+twin).  HTTP politeness, retries and hardened XML parsing come from :mod:`paperboy.sources.fetch`, shared with
+:mod:`paperboy.sources.oai`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from paperboy.papers import (
     split_authors,
 )
 from paperboy.sources.base import Records, Reject, SourceError
-from paperboy.sources.oai import Fetched, PoliteFetcher, TransientError, parse_xml, text_of
+from paperboy.sources.fetch import Fetched, PoliteFetcher, TransientError, parse_xml, text_of
 
 SOURCE_API = "arxiv-api"
 SOURCE_RSS = "arxiv-rss"

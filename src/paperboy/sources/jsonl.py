@@ -30,7 +30,7 @@ from paperboy.papers import (
     split_authors,
     version_number,
 )
-from paperboy.sources.arxiv_files import cross_list, listing_archive
+from paperboy.sources.arxiv_format import cross_list, listing_archive
 from paperboy.sources.base import Records, Reject, SourceError
 
 MAX_LINE_BYTES = 16 * 1024 * 1024

@@ -380,6 +380,37 @@ MIGRATIONS: list[str] = [
     END;
     INSERT INTO meta(key, value) VALUES ('events_version', '0');
     """,
+    # 6 (topics, issue 12, paperboy.store.sqlite_topics): saved searches, the papers each topic has shown its reader
+    # (kept across edits of the query: "new" means not yet in topic_seen), and one private-feed token per reader
+    # (its SHA-256 only).  Times are Unix seconds.
+    """
+    CREATE TABLE topics (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        query TEXT NOT NULL,
+        category TEXT,
+        since TEXT,
+        until TEXT,
+        author TEXT,
+        venue TEXT,
+        mode TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        looked_at REAL
+    );
+    CREATE INDEX topics_user ON topics(user_id, id);
+    CREATE TABLE topic_seen (
+        topic_id INTEGER NOT NULL REFERENCES topics(id) ON DELETE CASCADE,
+        pid INTEGER NOT NULL REFERENCES papers(pid) ON DELETE CASCADE,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (topic_id, pid)
+    ) WITHOUT ROWID;
+    CREATE TABLE topic_feed_tokens (
+        user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        token_hash BLOB NOT NULL UNIQUE,
+        created_at REAL NOT NULL
+    );
     # 9 (digest subscriptions, paperboy.store.sqlite_subscriptions): one subscription per reader (created when the
     # address is confirmed), pending double opt-in requests (SHA-256 of the mailed secret), the papers each digest
     # held (so no paper is sent twice), digest feedback and clicks, extra headers on outbox mail (List-Unsubscribe)

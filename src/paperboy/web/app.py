@@ -103,6 +103,7 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
     install_error_handlers(app)
 
     from paperboy.web import accounts, api, digest_admin, feeds, hf_compat, ops, pages, subscribe, views, votes
+    from paperboy.web import topics as topic_routes  # issue 12: saved searches
 
     votes.install(app)  # the "events" data version, and the vote / save / view routes
 
@@ -111,6 +112,7 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
     app.include_router(digest_admin.router)
     app.include_router(subscribe.router)
     app.include_router(subscribe.api_router)
+    topic_routes.install(app)  # before the twins: /topics/... and /api/v1/topics/... are the reader's own
     app.include_router(api.router)  # before the twins: /api/v1/paper/{ident:path}/similar must match first
     app.include_router(api.docs_router)
     app.include_router(views.router)

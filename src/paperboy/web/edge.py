@@ -55,6 +55,8 @@ _KEPT_HEADERS = frozenset((b"if-none-match", b"if-modified-since", b"user-agent"
 SESSION_COOKIE = "paperboy_session"
 _SESSION = re.compile(rb"(?:^|;)\s*" + SESSION_COOKIE.encode() + rb"=")
 PERSONAL_CACHE_CONTROL = b"private, no-store"
+#: Paths that carry a reader's secret (private topic feeds): personal like a session, logged without the secret.
+PRIVATE_PATH = "/feeds/private/"
 CACHE_MAX_BYTES = 64 * 1024 * 1024
 CACHE_MAX_ENTRY = 1024 * 1024
 
@@ -105,7 +107,7 @@ class Edge:
         req_headers = {k: v for k, v in scope.get("headers", ()) if k in _KEPT_HEADERS}
         static = path.startswith("/static/")
         live = path in _LIVE_PATHS
-        personal = is_personal(req_headers)
+        personal = is_personal(req_headers) or path.startswith(PRIVATE_PATH)
         key = None
         if method in ("GET", "HEAD") and not static and not live and self.cache_enabled and not personal:
             # The Host header is part of the key: pages hold absolute URLs built from it, and a request
@@ -259,7 +261,7 @@ class Edge:
                 "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
                 "msg": "request",
                 "method": scope["method"],
-                "path": scope["path"],
+                "path": PRIVATE_PATH + "…" if scope["path"].startswith(PRIVATE_PATH) else scope["path"],
                 "query": scope.get("query_string", b"").decode("latin-1")[:500],
                 "route": route,
                 "status": status,

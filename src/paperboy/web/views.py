@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse
 
 from paperboy.papers import Paper
 from paperboy.query import MAX_LIMIT, MAX_OFFSET, SearchResult
-from paperboy.web.auth import current_reader, display_reader
+from paperboy.web.auth import csrf_for, current_reader, display_reader
 from paperboy.web.errors import WebError
 from paperboy.web.models import JSON_ERRORS, HomeOut, ListingOut, PaperPageOut, SearchOut, TrendingOut
 from paperboy.web.paging import listing_url, page_links
@@ -73,9 +73,10 @@ def base_url(request: Request) -> str:
 
 def render_html(request: Request, ctx: Context) -> HTMLResponse:
     template = services(request).env.get_template(ctx.template)
+    reader = display_reader(request)  # the header's signed-in state; a reader's forms (Save as topic) need CSRF
     html = template.render(**ctx.data, **ctx.chrome, heading=ctx.heading, feed_url=ctx.feed,
                            json_url=twin_path(ctx.path), prev_url=ctx.data.get("prev"), next_url=ctx.data.get("next"),
-                           reader=display_reader(request))  # the header's signed-in state
+                           reader=reader, csrf_token=csrf_for(request) if reader else None)
     return HTMLResponse(html, headers=PAGE_CACHE)
 
 

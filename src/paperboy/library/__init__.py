@@ -1,0 +1,1 @@
+"""The reader's library: topics, follows, collections, export."""
