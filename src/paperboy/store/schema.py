@@ -411,6 +411,7 @@ MIGRATIONS: list[str] = [
         token_hash BLOB NOT NULL UNIQUE,
         created_at REAL NOT NULL
     );
+    """,
     # 9 (digest subscriptions, paperboy.store.sqlite_subscriptions): one subscription per reader (created when the
     # address is confirmed), pending double opt-in requests (SHA-256 of the mailed secret), the papers each digest
     # held (so no paper is sent twice), digest feedback and clicks, extra headers on outbox mail (List-Unsubscribe)
