@@ -110,7 +110,7 @@ def test_a_category_of_ten_thousand_papers_is_capped_with_a_count_of_the_rest(st
     sub = subscribe(ctx, categories=("cs.LG",), sections=("follows",))
     section = compose(ctx, sub, DAY, NOW).sections[0]
     assert len(section.papers) == 10
-    assert section.more == 9_990
+    assert section.more == 9_990 and not section.more_estimated
     assert section.more_path == "/category/cs.LG"
 
 
@@ -121,3 +121,51 @@ def test_a_digest_is_json_and_math_is_readable_text(store, ctx):
     assert Digest.from_json(digest.to_json()) == digest
     title = digest.sections[0].papers[0].title
     assert "α" in title and "$" not in title and "<b>bold</b>" in title  # text: the renderer escapes it
+
+
+def test_a_weekly_digest_on_monday_morning_shows_last_weeks_trending(store, ctx):
+    store.write_batch([paper(i) for i in range(2)], [])
+    sub = subscribe(ctx, frequency="weekly")
+    p = pids(store, 2)
+    monday = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+    ctx.events.set_mark(101, p[0], Kind.UPVOTE, True, monday - timedelta(days=4))  # last Thursday
+    ctx.events.set_mark(101, p[1], Kind.SAVE, True, monday - timedelta(hours=2))
+    digest = compose(ctx, sub, period("week", "2026-W49"), monday)
+    assert digest.sections[0].title == "Trending this week"
+    assert [(x.id, x.why) for x in digest.sections[0].papers] == [
+        ("2612.00001", "1 save this week"), ("2612.00000", "1 upvote in the week of 23 November 2026")]
+
+
+def test_topic_lists_capped_with_the_count_of_the_rest(store, tmp_path):
+    from paperboy.config import load_settings
+    from paperboy.index import Indexes
+    from paperboy.library.topics import check_fields, open_topics
+    from paperboy.search import SearchEngine
+
+    settings = load_settings(tmp_path)
+    store.write_batch([paper(i, title=f"Sparse attention variant {i}") for i in range(10_000)]
+                      + [paper(10_000, title="Graph networks, nothing else")], [])
+    indexes = Indexes(settings, embed=False)
+    indexes.sync(store, embed=False)
+    ctx = open_context(store, settings, engine=SearchEngine(settings, store, indexes=indexes))
+    sub = subscribe(ctx, sections=("follows",))
+    topic = open_topics(store).create(sub.reader_id, check_fields(name="Sparse <b>", query="sparse attention",
+                                                                  mode="lexical"), 0, 50)
+    section = compose(ctx, sub, DAY, NOW).sections[0]
+    assert section.title == "New for your topic “Sparse <b>”" and section.more_path == f"/topics/{topic.id}"
+    assert len(section.papers) == 10 and all(p.why == "matches your topic “Sparse <b>”" for p in section.papers)
+    assert all(p.title.startswith("Sparse attention variant") for p in section.papers)
+    # Filtered searches estimate from the engine's candidates (200 deep): "about 190 more", said as an estimate.
+    assert section.more == 190 and section.more_estimated
+    assert Digest.from_json(compose(ctx, sub, DAY, NOW).to_json()).sections[0] == section
+
+
+def test_followed_authors_bring_their_new_papers_with_the_reason(store, ctx):
+    from paperboy.library import follows
+
+    store.write_batch([paper(0, authors=[Author("Ada Lovelace")]), paper(1, authors=[Author("Alan Turing")])], [])
+    sub = subscribe(ctx, sections=("follows",))
+    follows.follow(store, sub.reader_id, "author", "Ada Lovelace")
+    section = compose(ctx, sub, DAY, NOW).sections[0]
+    assert section.title == "New from what you follow" and section.more_path == "/following"
+    assert [(p.id, p.why) for p in section.papers] == [("2612.00000", "new paper by Ada Lovelace")]

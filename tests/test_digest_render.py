@@ -35,6 +35,7 @@ def test_hostile_text_is_escaped_in_both_parts_and_never_reaches_headers(tmp_pat
     assert "<script>" not in mail.html and "&lt;script&gt;alert(1)&lt;/script&gt;" in mail.html
     assert "&lt;/td&gt;&lt;/table&gt;" in mail.html and "Ada &lt;Lovelace&gt;" in mail.html
     assert "<img" not in mail.html and "<script" not in mail.html.lower()  # no remote images, no scripts
+    assert "\x1b" not in mail.html and "\r" not in mail.html  # control characters leave both parts
     lines = mail.text.splitlines()
     title_line = next(line for line in lines if line.startswith("* <script>"))
     assert "Bcc: victim@example.org" in title_line  # kept on the title's own line, as text

@@ -288,3 +288,22 @@ def test_one_click_unsubscribe_without_a_session_answers_200(site):
         assert client.post(https, content=b"List-Unsubscribe=One-Click").status_code == 200  # twice: still fine
     assert subs.get(reader_id).unsubscribed
     assert reader_id not in {s.reader_id for s in subs.active()}
+
+
+def test_a_signed_in_reader_reaches_settings_and_preview_with_a_session(site):
+    with site.client() as client:
+        site.sign_in(client, "session.reader@example.org")
+        assert client.get("/digest/settings").status_code == 404  # signed in, not subscribed
+        assert confirm(client, subscribe(site, client, "session.reader@example.org")).status_code == 200
+        page = client.get("/digest/settings")
+        assert page.status_code == 200 and "session.reader@example.org" in page.text
+        form = {"frequency": "daily", "send_hour": "9", "tz": "UTC", "categories": "", "section_trending": "1",
+                "action": "save"}
+        assert client.post("/digest/settings", data=form).status_code == 403  # a session needs its CSRF token
+        saved = client.post("/digest/settings", data={**form, "csrf_token": field(page.text, "csrf_token")})
+        assert saved.status_code == 200 and "Saved." in saved.text
+        sub = open_context(site.store, site.settings).subscriptions.by_email("session.reader@example.org")
+        assert sub.send_hour == 9 and sub.sections == ("trending",)
+        preview = client.get("/digest/preview")
+        assert preview.status_code == 200 and preview.headers["cache-control"] == "private, no-store"
+        assert "script-src" not in preview.headers["content-security-policy"]

@@ -35,9 +35,9 @@ def _routes(routes: list) -> Iterator[APIRoute]:
 
 def _page_routes(site: Site) -> list[APIRoute]:
     """The app's HTML page routes (the API docs page documents the API itself and has the OpenAPI twin; the
-    sign-in forms are steps, not resources; the account and topic pages' twins are tested with a session)."""
+    sign-in forms are steps, not resources; the account, topic and Following pages' twins are tested with a session)."""
     return [r for r in _routes(site.app.routes) if "GET" in r.methods and r.response_class is HTMLResponse
-            and r.path != "/api/docs" and not r.path.startswith(("/auth/", "/account", "/topics"))]
+            and r.path != "/api/docs" and not r.path.startswith(("/auth/", "/account", "/topics", "/following"))]
 
 
 def _url(path: str) -> str:

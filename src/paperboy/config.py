@@ -48,6 +48,10 @@ class Settings:
     smtp_tls: str = "starttls"  # none | starttls | ssl
     smtp_timeout: float = 30.0
     mail_from: str = "paperboy <paperboy@localhost>"
+    # DKIM: sign outgoing mail when a private key (PEM file) is set; the domain defaults to mail_from's.
+    dkim_key_file: str = ""
+    dkim_selector: str = ""
+    dkim_domain: str = ""
     # Readers: how long a sign-in link and a session last.
     sign_in_link_minutes: int = 15
     session_days: int = 30

@@ -49,6 +49,50 @@ class MailError(Exception):
         self.permanent = permanent
 
 
+#: Headers a DKIM signature covers (those present): what a forwarder must not change and a reader trusts.
+DKIM_HEADERS = (b"From", b"To", b"Subject", b"Date", b"Message-ID", b"List-Unsubscribe", b"List-Unsubscribe-Post",
+                b"List-Id")
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKey:
+    """A DKIM signing key: the PEM private key, the selector and the signing domain."""
+
+    key: bytes
+    selector: str
+    domain: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DkimKey | None:
+        if not settings.dkim_key_file:
+            return None
+        try:
+            import dkim  # noqa: F401 - only checks that dkimpy is installed
+        except ImportError:
+            raise ConfigError("dkim_key_file is set but dkimpy is not installed (pip install 'paperboy[dkim]')") \
+                from None
+        if not settings.dkim_selector:
+            raise ConfigError("dkim_key_file is set: set dkim_selector too (the DNS name under _domainkey)")
+        try:
+            key = open(settings.dkim_key_file, "rb").read()  # noqa: SIM115, PTH123 - read once at start-up
+        except OSError as exc:
+            raise ConfigError(f"cannot read dkim_key_file {settings.dkim_key_file!r}: {exc.strerror}") from None
+        domain = settings.dkim_domain or parseaddr(settings.mail_from)[1].rpartition("@")[2]
+        return cls(key=key, selector=settings.dkim_selector, domain=domain)
+
+    def sign(self, message: EmailMessage) -> EmailMessage:
+        """Add a ``DKIM-Signature`` (relaxed/relaxed) over the message as it goes on the wire (CRLF lines)."""
+        import dkim
+
+        wire = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        present = [h for h in DKIM_HEADERS if h.decode() in message]
+        signature = dkim.sign(wire, self.selector.encode(), self.domain.encode(), self.key,
+                              canonicalize=(b"relaxed", b"relaxed"), include_headers=present)
+        name, _, value = signature.decode().partition(":")
+        message[name] = " ".join(value.split())
+        return message
+
+
 @dataclass(frozen=True, slots=True)
 class SmtpConfig:
     host: str
@@ -58,6 +102,7 @@ class SmtpConfig:
     tls: str
     mail_from: str
     timeout: float
+    dkim: DkimKey | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpConfig:
@@ -75,7 +120,7 @@ class SmtpConfig:
             raise ConfigError("refusing to send an SMTP password without TLS: set smtp_tls to starttls or ssl")
         return cls(host=settings.smtp_host, port=settings.smtp_port or DEFAULT_PORTS[tls], user=settings.smtp_user,
                    password=settings.smtp_password, tls=tls, mail_from=settings.mail_from,
-                   timeout=settings.smtp_timeout)
+                   timeout=settings.smtp_timeout, dkim=DkimKey.from_settings(settings))
 
 
 def message_id(key: str, mail_from: str) -> str:
@@ -173,7 +218,8 @@ def send_pending(outbox: Outbox, cfg: SmtpConfig, *, clock: Callable[[], float] 
             try:
                 if smtp is None:
                     smtp = connect(cfg)
-                deliver(smtp, build_message(claimed.mail, cfg.mail_from))
+                message = build_message(claimed.mail, cfg.mail_from)
+                deliver(smtp, cfg.dkim.sign(message) if cfg.dkim else message)
             except MailError as exc:
                 if not exc.permanent:  # the connection may be broken: open a fresh one next time
                     smtp = _close(smtp)

@@ -5,10 +5,12 @@ freeze it in its digest row when it is composed and render it again byte for byt
 signed at render time (:mod:`paperboy.digest.render`).  Three sections, each optional per reader:
 
 1. **trending** — the trending formula's ranking for the reader's period (today's UTC day, topped up with
-   yesterday's while the day is young; the ISO week for weekly digests), limited to the reader's categories;
-2. **follows** — new papers for each followed topic, author and category since the reader's previous digest
-   (``paperboy.library.topics`` / ``paperboy.library.follows`` when present) and for the subscription's own
-   categories; each list is capped, with "and N more" linking to the site;
+   yesterday's while the day is young; for weekly digests this ISO week topped up with the last), limited to the
+   reader's categories;
+2. **follows** — new papers since the reader's previous digest for each saved topic (what the topic page shows:
+   ``library.topics.new_papers``; needs the search engine), for the followed authors, categories and venues
+   (``library.follows.new_since``), and for the subscription's own categories; each list is capped, with
+   "and N more" linking to the site;
 3. **recommended** — empty until the recommendations issue lands: :data:`RECOMMENDERS` is the seam.
 
 A paper appears once per digest and never again in a later one (``Subscriptions.seen_papers``).
@@ -57,13 +59,15 @@ class DigestPaper:
 
 @dataclass(frozen=True, slots=True)
 class Section:
-    """``key`` is one of the subscription sections; ``more`` papers matched beyond those shown, at ``more_path``."""
+    """``key`` is one of the subscription sections; ``more`` papers matched beyond those shown, at ``more_path``
+    (``more_estimated``: the search engine's "about N", not a count)."""
 
     key: str
     title: str
     papers: tuple[DigestPaper, ...]
     more: int = 0
     more_path: str | None = None
+    more_estimated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +93,8 @@ class Digest:
     @classmethod
     def from_json(cls, text: str) -> Digest:
         data = json.loads(text)
-        sections = tuple(Section(s["key"], s["title"], tuple(DigestPaper(**p) for p in s["papers"]), s["more"],
-                                 s["more_path"]) for s in data.pop("sections"))
+        sections = tuple(Section(**{**s, "papers": tuple(DigestPaper(**p) for p in s["papers"])})
+                         for s in data.pop("sections"))
         return cls(**data, sections=sections)
 
 
@@ -180,11 +184,12 @@ def _in_categories(paper: Paper, wanted: tuple[str, ...]) -> bool:
 
 def _trending(ctx: DigestContext, sub: Subscription, period: Period, now: datetime,
               exclude: set[str]) -> list[Section]:
-    if sub.frequency == "weekly":
-        days, window = [now.astimezone(UTC).date()], "week"
-    else:  # a digest at 7 in the morning finds today young: yesterday's ranking tops it up
-        today = now.astimezone(UTC).date()
-        days, window = [today, today - timedelta(days=1)], "day"
+    # A digest at 7 in the morning finds today young (and a Monday's weekly digest finds the week young): the
+    # previous day's (week's) ranking tops it up.
+    today = now.astimezone(UTC).date()
+    weekly = sub.frequency == "weekly"
+    window = "week" if weekly else "day"
+    days = [today, today - timedelta(days=7 if weekly else 1)]
     picked: list[DigestPaper] = []
     version = ctx.events.version()
     for day in days:
@@ -237,34 +242,31 @@ def _follows(ctx: DigestContext, sub: Subscription, period: Period, exclude: set
 
 def _topic_sections(ctx: DigestContext, sub: Subscription, since: date, exclude: set[str]) -> list[Section]:
     """One list per saved topic of the reader: the topic's own search, newest first, since ``since``."""
-    try:
-        from paperboy.library.topics import open_topics, search_request
-    except ImportError:  # topics (issue 12) not installed
-        return []
+    from paperboy.library.topics import new_papers, open_topics, search_request
+
     if ctx.engine is None:
         return []
     sections = []
     for topic in open_topics(ctx.store).list(sub.reader_id):
-        need = LIST_LIMIT + min(len(exclude), 90)
-        request = search_request(topic.fields, limit=min(need, 100), since=since)
-        result = ctx.engine.search(request)  # type: ignore[attr-defined]
-        fresh = [h.paper for h in result.hits if h.paper.id not in exclude]
+        found = new_papers(ctx.store, ctx.engine, topic, since, limit=LIST_LIMIT + min(len(exclude), 90))
+        fresh = [p for p in found if p.id not in exclude]
         shown = fresh[:LIST_LIMIT]
         exclude.update(p.id for p in shown)
+        # The engine's estimate of all the topic's matches since ``since`` ("about N": one more, cheap search).
+        estimate = ctx.engine.search(search_request(topic.fields, limit=1, since=since))  # type: ignore[attr-defined]
+        total = estimate.total
+        more = max(len(fresh) - len(shown), total - len(found))
         name = topic.fields.name
-        more = max(0, result.total - len(shown) - (len(result.hits) - len(fresh)))
         sections.append(Section("follows", f"New for your topic “{name}”",
                                 tuple(_paper(p, f"matches your topic “{name}”") for p in shown), more=more,
-                                more_path=f"/topics/{topic.id}"))
+                                more_path=f"/topics/{topic.id}", more_estimated=True))
     return sections
 
 
 def _followed(ctx: DigestContext, sub: Subscription, since: date, exclude: set[str]) -> list[Section]:
     """The reader's followed authors, categories and venues, newest first, with the follow each is there for."""
-    try:
-        from paperboy.library.follows import new_since
-    except ImportError:  # follows (issue 12) not installed
-        return []
+    from paperboy.library.follows import new_since
+
     items = new_since(ctx.store, sub.reader_id, since, limit=LIST_LIMIT + min(len(exclude), 90),
                       hidden=ctx.hidden_pids)
     fresh = [i for i in items if i.paper.id not in exclude]

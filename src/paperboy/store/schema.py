@@ -412,6 +412,53 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    # 7 (follows, paperboy.store.sqlite_follows): each reader's follows of authors, categories and venues, where
+    # each reader last looked (follow_seen), and the per-paper keys follows are matched by, with the listing date
+    # so one follow's newest papers are one index range: paper_people (author block + given-name form, see
+    # paperboy.library.authors) and paper_venues.  Keys are
+    # computed in Python: the store's write path adds them with a paper's other child rows, a content change drops
+    # them (trigger, before the rewrite), and SQLiteFollows.fill_keys() indexes papers stored before this migration
+    # once ("follow_keys_filled").
+    """
+    CREATE TABLE follows (
+        reader INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('author', 'category', 'venue')),
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (reader, kind, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE paper_people (
+        block TEXT NOT NULL,
+        form TEXT NOT NULL,
+        listed TEXT,
+        pid INTEGER NOT NULL REFERENCES papers(pid) ON DELETE CASCADE,
+        PRIMARY KEY (block, form, pid)
+    ) WITHOUT ROWID;
+    CREATE INDEX paper_people_newest ON paper_people(block, form, listed DESC, pid DESC);
+    CREATE INDEX paper_people_pid ON paper_people(pid);
+    CREATE TABLE paper_venues (
+        venue TEXT NOT NULL,
+        listed TEXT,
+        pid INTEGER NOT NULL REFERENCES papers(pid) ON DELETE CASCADE,
+        PRIMARY KEY (venue, pid)
+    ) WITHOUT ROWID;
+    CREATE INDEX paper_venues_newest ON paper_venues(venue, listed DESC, pid DESC);
+    CREATE INDEX paper_venues_pid ON paper_venues(pid);
+    -- What "new" on a reader's Following page means: papers stored (pid order is arrival order) after the
+    -- reader's look before the last one.  Each visit of the page's first page moves current to previous.
+    CREATE TABLE follow_seen (
+        reader INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        previous INTEGER,
+        current INTEGER NOT NULL
+    );
+    CREATE TRIGGER follow_keys_stale AFTER UPDATE OF content_hash ON papers BEGIN
+        DELETE FROM paper_people WHERE pid = new.pid;
+        DELETE FROM paper_venues WHERE pid = new.pid;
+    END;
+    INSERT INTO meta(key, value) VALUES ('follow_keys_filled', (SELECT CASE count(*) WHEN 0 THEN '1' ELSE '0' END
+                                                                FROM papers));
+    """,
     # 9 (digest subscriptions, paperboy.store.sqlite_subscriptions): one subscription per reader (created when the
     # address is confirmed), pending double opt-in requests (SHA-256 of the mailed secret), the papers each digest
     # held (so no paper is sent twice), digest feedback and clicks, extra headers on outbox mail (List-Unsubscribe)

@@ -27,7 +27,7 @@ from paperboy.papers import (
     parse_arxiv_id,
 )
 from paperboy.sources.base import Checkpoint, Reject
-from paperboy.store import identity
+from paperboy.store import identity, sqlite_follows
 from paperboy.store.base import BatchResult, Store, StoredPaper, StoreFull, StoreStats
 from paperboy.store.merge import merge
 from paperboy.store.schema import MIGRATIONS, statements
@@ -287,6 +287,7 @@ class SQLiteStore(Store):
             rows.extend((c, listed, listed_end, pid) for c in _with_prefixes(p.categories))
         db.executemany("INSERT OR IGNORE INTO paper_categories(category, listed, listed_end, pid) VALUES (?,?,?,?)",
                        rows)
+        sqlite_follows.write_keys(db, papers)  # what follows match papers by (migration 7)
 
     # -- reading -------------------------------------------------------------------------------------------------
 

@@ -106,6 +106,9 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
     from paperboy.web import topics as topic_routes  # issue 12: saved searches
 
     votes.install(app)  # the "events" data version, and the vote / save / view routes
+    from paperboy.web import following
+
+    following.install(app)  # follows: the Following page, /api/v1/follows, the follow buttons' form route
 
     app.include_router(accounts.router)
     app.include_router(accounts.api_router)

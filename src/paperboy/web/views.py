@@ -24,6 +24,7 @@ from paperboy.papers import Paper
 from paperboy.query import MAX_LIMIT, MAX_OFFSET, SearchResult
 from paperboy.web.auth import csrf_for, current_reader, display_reader
 from paperboy.web.errors import WebError
+from paperboy.web.following import follow_button
 from paperboy.web.models import JSON_ERRORS, HomeOut, ListingOut, PaperPageOut, SearchOut, TrendingOut
 from paperboy.web.paging import listing_url, page_links
 from paperboy.web.params import (
@@ -144,7 +145,7 @@ def home(request: Request, window: str | None = Query(
 
 
 def listing(request: Request, *, heading: str, path: str, feed: str, category: str | None = None,
-            author: str | None = None, limit: int, offset: int) -> Context:
+            author: str | None = None, limit: int, offset: int, follow: tuple[str, str] | None = None) -> Context:
     """One page of a newest-first listing: everything, a category (prefix) or an author."""
     check_page(limit, offset, LISTING_MAX_OFFSET)
     page = services(request).newest(category=category, author=author, limit=limit, offset=offset)
@@ -153,7 +154,8 @@ def listing(request: Request, *, heading: str, path: str, feed: str, category: s
                        max_offset=LISTING_MAX_OFFSET)
     extra = {"category": category} if category else {"author": author} if author else {}
     data = {**extra, "total": page.total, "limit": limit, "offset": offset, **links, "papers": page.papers}
-    return Context("listing.html", heading, url(offset), data, entries=page.papers, feed=feed)
+    chrome = {"follow": follow_button(request, *follow)} if follow else {}  # the signed-in reader's follow button
+    return Context("listing.html", heading, url(offset), data, entries=page.papers, feed=feed, chrome=chrome)
 
 
 @resource("/latest", summary="Newest papers first", model=ListingOut)
@@ -169,7 +171,7 @@ def category(request: Request, category: str, limit: int = Q_LIMIT, offset: int 
     if cat is None:
         raise WebError(404, "No such category")
     return listing(request, heading=f"Category {cat}", path=category_path(cat), feed=f"/feeds/category/{cat}.atom",
-                   category=cat, limit=limit, offset=offset)
+                   category=cat, limit=limit, offset=offset, follow=("category", cat))
 
 
 @resource("/author/{name:path}", summary="An author's papers, newest first", model=ListingOut,
@@ -181,7 +183,7 @@ def author(request: Request, name: str, limit: int = Q_LIMIT, offset: int = Q_LI
     path = author_path(who)
     return listing(request, heading=f"Papers by {who}", path=path,
                    feed="/feeds/author/" + path.removeprefix("/author/") + ".atom", author=who, limit=limit,
-                   offset=offset)
+                   offset=offset, follow=("author", who))
 
 
 @resource("/trending", summary="What readers upvote, save and read in a day, week or month (docs/trending.md)",
