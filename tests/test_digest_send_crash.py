@@ -41,7 +41,7 @@ def test_killed_senders_miss_no_reader_and_repeat_only_acknowledged_mail(tmp_pat
     store.close()
     rng = random.Random(13)
     kills = 0
-    with MailSink() as sink:
+    with MailSink("slow", delay=0.003) as sink:  # a little slower than loopback, so kills land while sending too
         env = dict(os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
                    PAPERBOY_SMTP_HOST=sink.host, PAPERBOY_SMTP_PORT=str(sink.port), PAPERBOY_SMTP_TLS="none",
                    PAPERBOY_MAIL_FROM="paperboy <noreply@paperboy.test>", PAPERBOY_BASE_URL="https://p.example.org")
@@ -50,7 +50,7 @@ def test_killed_senders_miss_no_reader_and_repeat_only_acknowledged_mail(tmp_pat
         while time.monotonic() < deadline:
             proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
-                out, err = proc.communicate(timeout=rng.uniform(0.8, 4.0) if kills < 12 else 300)
+                out, err = proc.communicate(timeout=rng.uniform(0.5, 2.0) if kills < 15 else 300)
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 proc.communicate()

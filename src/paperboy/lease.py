@@ -9,11 +9,18 @@ twice at once, never guarantees it.
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 import time
 from collections.abc import Callable
 
-from paperboy.digest.send import worker_name
 from paperboy.store.digests import Leases
+
+
+def worker_name() -> str:
+    """Who holds a lease or a claim: host, process and thread, so a log line names the exact worker."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 class Lease:

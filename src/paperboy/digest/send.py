@@ -18,9 +18,6 @@ the server's acceptance and our record — carries the same Message-ID.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -28,6 +25,7 @@ from datetime import date, datetime
 from paperboy.digest.compose import Digest, DigestContext, compose
 from paperboy.digest.render import RenderedMail, RenderSettings, render
 from paperboy.digest.schedule import announcement_day, due
+from paperboy.lease import worker_name
 from paperboy.periods import Period, zone
 from paperboy.store.digests import Digests, digest_key
 from paperboy.store.subscriptions import Subscription
@@ -52,10 +50,6 @@ class RunReport:
 
     def as_dict(self) -> dict:
         return {"composed": self.composed, "sent": self.sent, "skipped": self.skipped, "failed": self.failed}
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 def make(ctx: DigestContext, sub: Subscription, period: Period, now: datetime) -> tuple[Digest, RenderedMail] | None:
