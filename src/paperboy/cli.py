@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
+from paperboy.cli_digest import cycle_group, digest_group, start_scheduler
 from paperboy.cli_readers import mail_group, start_mail_sender, user_group
 from paperboy.config import ConfigError, Settings, load_settings
 from paperboy.ingest import FORMATS, HarvestOptions, StrictError, open_sources
@@ -64,6 +65,8 @@ def main(ctx: click.Context, home: Path | None) -> None:
 
 main.add_command(user_group)
 main.add_command(mail_group)
+main.add_command(digest_group)
+main.add_command(cycle_group)
 
 
 @main.command("ingest")
@@ -373,9 +376,11 @@ def serve_command(ctx: Context, host: str | None, port: int | None, workers: int
     click.echo(f"paperboy: serving {settings.home} on http://{host or settings.host}:"
                f"{settings.port if port is None else port}/", err=True)
     sender = start_mail_sender(settings, ctx.store)  # one outbox sender per server, whatever the workers
+    scheduler = start_scheduler(settings, ctx.store)  # one scheduler among all servers: a database lease
     try:
         serve(settings, host=host, port=port, workers=workers, log_level=log_level, access_log=not no_access_log)
     finally:
+        scheduler.stop()
         if sender is not None:
             sender.stop()
 

@@ -9,7 +9,7 @@ import ipaddress
 import json
 import os
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -55,6 +55,10 @@ class Settings:
     # Readers: how long a sign-in link and a session last.
     sign_in_link_minutes: int = 15
     session_days: int = 30
+    # The daily cycle (paperboy.cycle): OAI-PMH harvests to run ("oai:cs", "oai:stat"; PAPERBOY_HARVEST takes
+    # them comma-separated), at most every harvest_interval_h hours; none by default.
+    harvest: list[str] = field(default_factory=list)
+    harvest_interval_h: float = 4.0
 
     @property
     def index_dir(self) -> Path:
@@ -93,6 +97,8 @@ def load_settings(home: Path | str | None = None) -> Settings:
         if raw is None:
             continue
         kind = type(getattr(settings, f.name))
+        if kind is list and isinstance(raw, str):
+            raw = [part.strip() for part in raw.split(",") if part.strip()]
         try:
             setattr(settings, f.name, kind(raw))
         except (TypeError, ValueError) as exc:
@@ -110,6 +116,11 @@ def check(settings: Settings) -> Settings:
             raise ConfigError(f"setting base_url: {settings.base_url!r} is not an http(s) address like "
                               "https://papers.example.org")
         settings.base_url = settings.base_url.rstrip("/")
+    for spec in settings.harvest:
+        if not isinstance(spec, str) or not spec.startswith("oai:"):
+            raise ConfigError(f"setting harvest: {spec!r} is not an OAI-PMH harvest like \"oai:cs\"")
+    if settings.harvest_interval_h <= 0:
+        raise ConfigError("setting harvest_interval_h must be positive")
     for proxy in settings.proxies:
         try:
             ipaddress.ip_network(proxy, strict=False)

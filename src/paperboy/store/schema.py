@@ -459,6 +459,42 @@ MIGRATIONS: list[str] = [
     INSERT INTO meta(key, value) VALUES ('follow_keys_filled', (SELECT CASE count(*) WHEN 0 THEN '1' ELSE '0' END
                                                                 FROM papers));
     """,
+    # 8 (collections, issue 12; paperboy.store.sqlite_collections): a reader's named lists of papers (the one with
+    # is_default=1 mirrors their saves), an item per paper with its note and position, the SHA-256 of a collection's
+    # share link, and marks imported for papers this instance does not have yet (kept by id, never dropped).
+    # An item's paper is ``pid`` when the paper is here, else only ``paper_ref`` (the id it was imported as).
+    """
+    CREATE TABLE collections (
+        id INTEGER PRIMARY KEY,
+        reader INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        is_default INTEGER NOT NULL DEFAULT 0,
+        position INTEGER NOT NULL,
+        share_hash BLOB UNIQUE,
+        created_at REAL NOT NULL,
+        UNIQUE (reader, name)
+    );
+    CREATE UNIQUE INDEX collections_default ON collections(reader) WHERE is_default = 1;
+    CREATE TABLE collection_items (
+        collection INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        pid INTEGER REFERENCES papers(pid) ON DELETE CASCADE,
+        paper_ref TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        position INTEGER NOT NULL,
+        added_at REAL NOT NULL,
+        PRIMARY KEY (collection, paper_ref)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX collection_items_pid ON collection_items(collection, pid) WHERE pid IS NOT NULL;
+    CREATE INDEX collection_items_order ON collection_items(collection, position);
+    CREATE TABLE pending_marks (
+        reader INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        paper_ref TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (reader, kind, paper_ref)
+    ) WITHOUT ROWID;
+    """,
     # 9 (digest subscriptions, paperboy.store.sqlite_subscriptions): one subscription per reader (created when the
     # address is confirmed), pending double opt-in requests (SHA-256 of the mailed secret), the papers each digest
     # held (so no paper is sent twice), digest feedback and clicks, extra headers on outbox mail (List-Unsubscribe)
@@ -514,40 +550,52 @@ MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
     INSERT INTO meta(key, value) VALUES ('digest_signing_key', lower(hex(randomblob(32))));
     """,
-    # 8 (collections, issue 12; paperboy.store.sqlite_collections): a reader's named lists of papers (the one with
-    # is_default=1 mirrors their saves), an item per paper with its note and position, the SHA-256 of a collection's
-    # share link, and marks imported for papers this instance does not have yet (kept by id, never dropped).
-    # An item's paper is ``pid`` when the paper is here, else only ``paper_ref`` (the id it was imported as).
+    # 10 (the digest's delivery, paperboy.store.sqlite_digests): one row per reader and period, its content
+    # frozen when composed and its mail queued (and its papers recorded) in the same transaction; named leases
+    # (one scheduler among many processes); each daily-cycle step's last run; recorded bounces and complaints.
+    # Times are Unix seconds.
     """
-    CREATE TABLE collections (
+    CREATE TABLE digests (
         id INTEGER PRIMARY KEY,
-        reader INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        name TEXT NOT NULL,
-        description TEXT NOT NULL DEFAULT '',
-        is_default INTEGER NOT NULL DEFAULT 0,
-        position INTEGER NOT NULL,
-        share_hash BLOB UNIQUE,
+        reader_id INTEGER NOT NULL,
+        period TEXT NOT NULL,
+        email TEXT NOT NULL,
+        state TEXT NOT NULL,
+        content TEXT,
+        mail_key TEXT,
+        claimed_by TEXT,
+        lease_until REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
         created_at REAL NOT NULL,
-        UNIQUE (reader, name)
+        done_at REAL,
+        UNIQUE (reader_id, period)
     );
-    CREATE UNIQUE INDEX collections_default ON collections(reader) WHERE is_default = 1;
-    CREATE TABLE collection_items (
-        collection INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
-        pid INTEGER REFERENCES papers(pid) ON DELETE CASCADE,
-        paper_ref TEXT NOT NULL,
-        note TEXT NOT NULL DEFAULT '',
-        position INTEGER NOT NULL,
-        added_at REAL NOT NULL,
-        PRIMARY KEY (collection, paper_ref)
+    CREATE INDEX digests_done ON digests(done_at);
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until REAL NOT NULL
     ) WITHOUT ROWID;
-    CREATE UNIQUE INDEX collection_items_pid ON collection_items(collection, pid) WHERE pid IS NOT NULL;
-    CREATE INDEX collection_items_order ON collection_items(collection, position);
-    CREATE TABLE pending_marks (
-        reader INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    CREATE TABLE cycle_steps (
+        step TEXT PRIMARY KEY,
+        started_at REAL,
+        finished_at REAL,
+        duration_s REAL,
+        ok INTEGER,
+        counts TEXT NOT NULL DEFAULT '{}',
+        error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_success_at REAL
+    ) WITHOUT ROWID;
+    CREATE TABLE bounces (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL,
         kind TEXT NOT NULL,
-        paper_ref TEXT NOT NULL,
         at REAL NOT NULL,
-        PRIMARY KEY (reader, kind, paper_ref)
-    ) WITHOUT ROWID;
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX bounces_email ON bounces(email);
     """,
 ]

@@ -102,7 +102,7 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
     app.state.services = services
     install_error_handlers(app)
 
-    from paperboy.web import accounts, api, feeds, hf_compat, ops, pages, subscribe, views, votes
+    from paperboy.web import accounts, api, digest_admin, feeds, hf_compat, ops, pages, subscribe, views, votes
     from paperboy.web import topics as topic_routes  # issue 12: saved searches
 
     votes.install(app)  # the "events" data version, and the vote / save / view routes
@@ -115,6 +115,7 @@ def create_app(settings: Settings, store: Store | None = None, engine: Any | Non
 
     app.include_router(accounts.router)
     app.include_router(accounts.api_router)
+    app.include_router(digest_admin.router)
     app.include_router(subscribe.router)
     app.include_router(subscribe.api_router)
     topic_routes.install(app)  # before the twins: /topics/... and /api/v1/topics/... are the reader's own
