@@ -7,10 +7,8 @@ senders or two app servers never claim the same outbox row or lose a rate-limit 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
 
 from paperboy.store.accounts import (
     Accounts,
@@ -23,6 +21,7 @@ from paperboy.store.accounts import (
     Reader,
 )
 from paperboy.store.sqlite import SQLiteStore
+from paperboy.store.sqlite_tx import returning, transaction
 
 _READER_COLUMNS = "id, email, is_admin, hidden, created_at"
 _TOKEN_COLUMNS = "id, user_id, name, created_at, last_used_at"
@@ -40,22 +39,6 @@ def _token(row: tuple) -> ApiToken:
     return ApiToken(id=row[0], user_id=row[1], name=row[2], created_at=row[3], last_used_at=row[4])
 
 
-@contextlib.contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error (the connection is in autocommit mode)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def _returning(db: sqlite3.Connection, sql: str, params: tuple) -> tuple | None:
-    """The one row of a ``... RETURNING`` statement, read to the end so the statement (and its lock) is released."""
-    rows = db.execute(sql, params).fetchall()
-    return rows[0] if rows else None
 
 
 def enqueue(db: sqlite3.Connection, mail: Mail, now: float) -> bool:
@@ -71,7 +54,7 @@ class SQLiteAccounts(Accounts):
 
     def add_reader(self, email: str, now: float, *, is_admin: bool = False) -> Reader:
         db = self.store.db
-        with _transaction(db):
+        with transaction(db):
             db.execute("INSERT INTO users(email, is_admin, created_at) VALUES (?,?,?) ON CONFLICT(email) DO NOTHING",
                        (email, int(is_admin), now))
             if is_admin:
@@ -93,7 +76,7 @@ class SQLiteAccounts(Accounts):
 
     def add_sign_in_link(self, email: str, link_hash: bytes, expires_at: float, mail: Mail, now: float) -> None:
         db = self.store.db
-        with _transaction(db):
+        with transaction(db):
             db.execute("INSERT INTO sign_in_links(link_hash, email, created_at, expires_at) VALUES (?,?,?,?)",
                        (link_hash, email, now, expires_at))
             enqueue(db, mail, now)
@@ -105,8 +88,8 @@ class SQLiteAccounts(Accounts):
 
     def sign_in(self, link_hash: bytes, session_hash: bytes, session_expires_at: float, now: float) -> Reader | None:
         db = self.store.db
-        with _transaction(db):
-            row = _returning(db, "UPDATE sign_in_links SET used_at=? WHERE link_hash=? AND used_at IS NULL "
+        with transaction(db):
+            row = returning(db, "UPDATE sign_in_links SET used_at=? WHERE link_hash=? AND used_at IS NULL "
                              "AND expires_at > ? RETURNING email", (now, link_hash, now))
             if row is None:
                 return None
@@ -135,7 +118,7 @@ class SQLiteAccounts(Accounts):
         return self.store.db.execute("DELETE FROM sessions WHERE user_id=?", (reader_id,)).rowcount
 
     def add_token(self, reader_id: int, name: str, token_hash: bytes, now: float) -> ApiToken:
-        row = _returning(
+        row = returning(
             self.store.db,
             "INSERT INTO api_tokens(user_id, name, token_hash, created_at) VALUES (?,?,?,?) "
             f"RETURNING {_TOKEN_COLUMNS}",
@@ -155,7 +138,7 @@ class SQLiteAccounts(Accounts):
         return cur.rowcount == 1
 
     def token_reader(self, token_hash: bytes, now: float) -> Reader | None:
-        row = _returning(
+        row = returning(
             self.store.db,
             "UPDATE api_tokens SET last_used_at=? WHERE token_hash=? AND revoked_at IS NULL RETURNING user_id",
             (now, token_hash))
@@ -166,7 +149,7 @@ class SQLiteAccounts(Accounts):
 
     def set_reader_hidden(self, reader_id: int, hidden: bool) -> bool:
         db = self.store.db
-        with _transaction(db):
+        with transaction(db):
             if db.execute("UPDATE users SET hidden=? WHERE id=?", (int(hidden), reader_id)).rowcount != 1:
                 return False
             if hidden:
@@ -175,7 +158,7 @@ class SQLiteAccounts(Accounts):
 
     def set_paper_hidden(self, pid: int, hidden: bool, by: int | None, now: float) -> bool:
         db = self.store.db
-        with _transaction(db):
+        with transaction(db):
             if db.execute("SELECT 1 FROM papers WHERE pid=?", (pid,)).fetchone() is None:
                 return False
             if hidden:
@@ -200,7 +183,7 @@ class SQLiteAccounts(Accounts):
 
     def purge(self, now: float) -> None:
         db = self.store.db
-        with _transaction(db):
+        with transaction(db):
             db.execute("DELETE FROM sign_in_links WHERE expires_at < ?", (now,))
             db.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
 
@@ -219,7 +202,7 @@ class SQLiteOutbox(Outbox):
                "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at, id LIMIT 1")
         if db.execute(due, (now, now)).fetchone() is None:  # idle senders poll without taking the write lock
             return None
-        with _transaction(db):
+        with transaction(db):
             row = db.execute(due, (now, now)).fetchone()
             if row is None:
                 return None
@@ -254,7 +237,7 @@ class SQLiteRateLimits(RateLimits):
         self.store = store
 
     def hit(self, key: str, window_start: float) -> int:
-        return _returning(self.store.db,
+        return returning(self.store.db,
             "INSERT INTO rate_limits(key, window_start, hits) VALUES (?,?,1) "
             "ON CONFLICT(key, window_start) DO UPDATE SET hits = hits + 1 RETURNING hits",
             (key, window_start))[0]

@@ -10,13 +10,12 @@ subscriptions).
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from paperboy.store.collections import DEFAULT_NAME, Collection, Collections, Item, PendingMark
 from paperboy.store.sqlite import SQLiteStore
+from paperboy.store.sqlite_tx import transaction
 
 if TYPE_CHECKING:
     from paperboy.store.sqlite_events import SQLiteEvents
@@ -26,17 +25,6 @@ _UNLINKED_READER_TABLES = ("digest_papers", "digest_feedback", "digest_clicks")
 _COLUMNS = ("c.id, c.reader, c.name, c.description, c.is_default, c.share_hash IS NOT NULL, c.created_at, "
             "(SELECT count(*) FROM collection_items i WHERE i.collection = c.id)")
 
-
-@contextlib.contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error (connections are in autocommit mode)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def _collection(row: tuple | None) -> Collection | None:
@@ -103,7 +91,7 @@ class SQLiteCollections(Collections):
         if row is not None:  # the common case needs no write lock
             cid = row[0]
         else:
-            with _transaction(self.db) as db:
+            with transaction(self.db) as db:
                 cid = _ensure_default(db, reader, now)
         found = self.get(reader, cid) if cid is not None else None
         if found is None:
@@ -113,7 +101,7 @@ class SQLiteCollections(Collections):
     def create(self, reader: int, name: str, description: str, now: float) -> Collection | None:
         db = self.db
         try:
-            with _transaction(db):
+            with transaction(db):
                 cid = db.execute(
                     "INSERT INTO collections(reader, name, description, position, created_at) "
                     "SELECT ?, ?, ?, coalesce(max(position), 0) + 1, ? FROM collections WHERE reader=? RETURNING id",
@@ -124,7 +112,7 @@ class SQLiteCollections(Collections):
 
     def update(self, reader: int, collection_id: int, name: str, description: str) -> bool:
         try:
-            with _transaction(self.db):
+            with transaction(self.db):
                 self.db.execute("UPDATE collections SET name=?, description=? WHERE id=? AND reader=?",
                                 (name, description, collection_id, reader))
         except sqlite3.IntegrityError:
@@ -132,7 +120,7 @@ class SQLiteCollections(Collections):
         return True
 
     def delete(self, reader: int, collection_id: int) -> None:
-        with _transaction(self.db):
+        with transaction(self.db):
             self.db.execute("DELETE FROM collections WHERE id=? AND reader=? AND is_default=0", (collection_id, reader))
 
     def items(self, collection_id: int) -> list[Item]:
@@ -143,7 +131,7 @@ class SQLiteCollections(Collections):
         return [Item(*row) for row in rows]
 
     def add_item(self, collection_id: int, pid: int | None, paper_ref: str, note: str, now: float) -> bool:
-        with _transaction(self.db):
+        with transaction(self.db):
             return _append(self.db, collection_id, pid, paper_ref, note, now)
 
     def _item_where(self, collection_id: int, paper_ref: str) -> tuple[str, tuple]:
@@ -153,19 +141,19 @@ class SQLiteCollections(Collections):
 
     def set_note(self, collection_id: int, paper_ref: str, note: str) -> bool:
         where, args = self._item_where(collection_id, paper_ref)
-        with _transaction(self.db):
+        with transaction(self.db):
             return self.db.execute(f"UPDATE collection_items SET note=? WHERE {where}", (note, *args)).rowcount > 0
 
     def remove_item(self, collection_id: int, paper_ref: str) -> bool:
         where, args = self._item_where(collection_id, paper_ref)
-        with _transaction(self.db):
+        with transaction(self.db):
             return self.db.execute(f"DELETE FROM collection_items WHERE {where}", args).rowcount > 0
 
     def reorder(self, collection_id: int, paper_refs: list[str]) -> None:
         current = [(it.paper_id, it.pid) for it in self.items(collection_id)]
         wanted = {ref: n for n, ref in enumerate(dict.fromkeys(paper_refs))}
         order = sorted(range(len(current)), key=lambda k: (wanted.get(current[k][0], len(wanted)), k))
-        with _transaction(self.db):
+        with transaction(self.db):
             for position, k in enumerate(order, start=1):
                 paper_id, pid = current[k]
                 self.db.execute("UPDATE collection_items SET position=? WHERE collection=? AND "
@@ -173,7 +161,7 @@ class SQLiteCollections(Collections):
                                 (position, collection_id, pid if pid is not None else paper_id))
 
     def set_share(self, reader: int, collection_id: int, share_hash: bytes | None) -> None:
-        with _transaction(self.db):
+        with transaction(self.db):
             self.db.execute("UPDATE collections SET share_hash=? WHERE id=? AND reader=?",
                             (share_hash, collection_id, reader))
 
@@ -188,12 +176,12 @@ class SQLiteCollections(Collections):
         return [PendingMark(*row) for row in rows]
 
     def add_pending(self, reader: int, kind: str, paper_ref: str, at: float) -> None:
-        with _transaction(self.db):
+        with transaction(self.db):
             self.db.execute("INSERT INTO pending_marks(reader, kind, paper_ref, at) VALUES (?,?,?,?) "
                             "ON CONFLICT DO NOTHING", (reader, kind, paper_ref, at))
 
     def remove_pending(self, reader: int, kind: str, paper_ref: str) -> None:
-        with _transaction(self.db):
+        with transaction(self.db):
             self.db.execute("DELETE FROM pending_marks WHERE reader=? AND kind=? AND paper_ref=?",
                             (reader, kind, paper_ref))
 
@@ -203,7 +191,7 @@ class SQLiteCollections(Collections):
         return [PendingMark(*row) for row in rows]
 
     def delete_reader(self, reader: int) -> bool:
-        with _transaction(self.db) as db:
+        with transaction(self.db) as db:
             row = db.execute("SELECT email FROM users WHERE id=?", (reader,)).fetchone()
             if row is None:
                 return False

@@ -25,7 +25,8 @@ from paperboy.store.digests import (
     digest_key,
 )
 from paperboy.store.sqlite import SQLiteStore
-from paperboy.store.sqlite_accounts import _returning, _transaction, enqueue
+from paperboy.store.sqlite_accounts import enqueue
+from paperboy.store.sqlite_tx import returning, transaction
 
 _ROW = ("SELECT d.id, d.reader_id, d.period, d.email, d.state, d.content, d.attempts, d.error, o.sent_at, "
         "d.created_at FROM digests d LEFT JOIN outbox o ON o.key = d.mail_key")
@@ -54,12 +55,12 @@ class SQLiteDigests(Digests):
                          (reader_id, period, now, MAX_COMPOSE_ATTEMPTS)).fetchone()
         if row is not None:
             return None
-        with _transaction(db):
-            row = _returning(db, "INSERT INTO digests(reader_id, period, email, state, claimed_by, lease_until, "
+        with transaction(db):
+            row = returning(db, "INSERT INTO digests(reader_id, period, email, state, claimed_by, lease_until, "
                              "created_at) VALUES (?,?,?,'claimed',?,?,?) ON CONFLICT(reader_id, period) DO NOTHING "
                              "RETURNING id", (reader_id, period, email, worker, until, now))
             if row is None:
-                row = _returning(db, "UPDATE digests SET state='claimed', claimed_by=?, lease_until=?, email=? "
+                row = returning(db, "UPDATE digests SET state='claimed', claimed_by=?, lease_until=?, email=? "
                                  "WHERE reader_id=? AND period=? AND ((state='claimed' AND lease_until <= ?) "
                                  "OR (state='failed' AND attempts < ?)) RETURNING id",
                                  (worker, until, email, reader_id, period, now, MAX_COMPOSE_ATTEMPTS))
@@ -80,7 +81,7 @@ class SQLiteDigests(Digests):
         if mail.key != digest_key(claim.reader_id, claim.period):
             raise ValueError(f"a digest's mail key must be {digest_key(claim.reader_id, claim.period)!r}")
         db = self.store.db
-        with _transaction(db):
+        with transaction(db):
             if not self._finish(claim, "queued", now, content, mail.key):
                 return False
             enqueue(db, mail, now)
@@ -134,8 +135,8 @@ class SQLiteLeases(Leases):
 
     def acquire(self, name: str, holder: str, now: float, ttl_s: float) -> bool:
         db = self.store.db
-        with _transaction(db):
-            row = _returning(db, "INSERT INTO leases(name, holder, until) VALUES (?,?,?) ON CONFLICT(name) DO "
+        with transaction(db):
+            row = returning(db, "INSERT INTO leases(name, holder, until) VALUES (?,?,?) ON CONFLICT(name) DO "
                              "UPDATE SET holder=excluded.holder, until=excluded.until "
                              "WHERE leases.holder=excluded.holder OR leases.until <= ? RETURNING holder",
                              (name, holder, now + ttl_s, now))
@@ -170,7 +171,7 @@ class SQLiteCycleLog(CycleLog):
     def finished(self, step: str, now: float, *, ok: bool, counts: dict, error: str | None,
                  retry_at: float = 0.0) -> StepRun:
         db = self.store.db
-        with _transaction(db):
+        with transaction(db):
             db.execute("INSERT INTO cycle_steps(step, started_at) VALUES (?,?) ON CONFLICT(step) DO NOTHING",
                        (step, now))
             db.execute("UPDATE cycle_steps SET finished_at=?, duration_s=?-coalesce(started_at, ?), ok=?, counts=?, "
@@ -196,7 +197,7 @@ class SQLiteBounces(Bounces):
 
     def record(self, email: str, kind: str, stopping: bool, now: float, detail: str = "") -> int:
         db = self.store.db
-        with _transaction(db):
+        with transaction(db):
             db.execute("INSERT INTO bounces(email, kind, at, detail) VALUES (?,?,?,?)", (email, kind, now,
                                                                                          detail[:1000]))
             if not stopping:

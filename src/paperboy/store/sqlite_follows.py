@@ -8,9 +8,8 @@ dropped by a trigger when the paper's content changes; papers stored before migr
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -19,6 +18,7 @@ import orjson
 from paperboy.library import authors
 from paperboy.papers import Paper, listing_span
 from paperboy.store.follows import Follow, Follows, Listed
+from paperboy.store.sqlite_tx import transaction
 
 if TYPE_CHECKING:
     from paperboy.store.sqlite import SQLiteStore
@@ -46,16 +46,6 @@ def _write(db: sqlite3.Connection, rows: Iterable[tuple[int, list[str], str | No
     db.executemany("INSERT OR IGNORE INTO paper_venues(venue, listed, pid) VALUES (?,?,?)", venues)
 
 
-@contextlib.contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
 
 class SQLiteFollows(Follows):
     """Follows in the same SQLite file as the papers."""
@@ -64,13 +54,13 @@ class SQLiteFollows(Follows):
         self.store = store
 
     def add(self, reader: int, kind: str, key: str, value: str, at: float) -> bool:
-        with _transaction(self.store.db) as db:
+        with transaction(self.store.db) as db:
             cur = db.execute("INSERT OR IGNORE INTO follows(reader, kind, key, value, created_at) VALUES (?,?,?,?,?)",
                              (reader, kind, key, value, at))
             return cur.rowcount == 1
 
     def remove(self, reader: int, kind: str, key: str) -> bool:
-        with _transaction(self.store.db) as db:
+        with transaction(self.store.db) as db:
             return db.execute("DELETE FROM follows WHERE reader=? AND kind=? AND key=?",
                               (reader, kind, key)).rowcount == 1
 
@@ -113,7 +103,7 @@ class SQLiteFollows(Follows):
         if not look:
             row = db.execute("SELECT previous FROM follow_seen WHERE reader=?", (reader,)).fetchone()
             return row[0] if row else None
-        with _transaction(db):
+        with transaction(db):
             row = db.execute(
                 "INSERT INTO follow_seen(reader, previous, current) VALUES (?, NULL, (SELECT coalesce(max(pid), 0)"
                 " FROM papers)) ON CONFLICT(reader) DO UPDATE SET previous = current, current = excluded.current"
@@ -124,7 +114,7 @@ class SQLiteFollows(Follows):
         db = self.store.db
         if db.execute("SELECT value FROM meta WHERE key=?", (_FILLED,)).fetchone()[0] == "1":
             return 0
-        with _transaction(db):
+        with transaction(db):
             if db.execute("SELECT value FROM meta WHERE key=?", (_FILLED,)).fetchone()[0] == "1":
                 return 0  # another process filled them meanwhile
             done, after = 0, 0

@@ -11,7 +11,8 @@ from datetime import datetime
 
 from paperboy.store.accounts import Mail
 from paperboy.store.sqlite import SQLiteStore
-from paperboy.store.sqlite_accounts import _returning, _transaction, enqueue
+from paperboy.store.sqlite_accounts import enqueue
+from paperboy.store.sqlite_tx import returning, transaction
 from paperboy.store.subscriptions import STOPPING_BOUNCES, Subscription, Subscriptions, SubscriptionStats
 
 _COLUMNS = ("s.reader_id, u.email, s.frequency, s.send_hour, s.tz, s.skip_no_announcement, s.paused, "
@@ -48,7 +49,7 @@ class SQLiteSubscriptions(Subscriptions):
     def request(self, email: str, frequency: str, tz: str, token_hash: bytes, expires_at: float, mail: Mail,
                 now: float) -> None:
         db = self.store.db
-        with _transaction(db):
+        with transaction(db):
             db.execute("INSERT INTO subscription_requests(token_hash, email, frequency, tz, created_at, expires_at) "
                        "VALUES (?,?,?,?,?,?)", (token_hash, email, frequency, tz, now, expires_at))
             enqueue(db, mail, now)
@@ -60,8 +61,8 @@ class SQLiteSubscriptions(Subscriptions):
 
     def confirm(self, token_hash: bytes, now: float) -> Subscription | None:
         db = self.store.db
-        with _transaction(db):
-            row = _returning(db, "UPDATE subscription_requests SET used_at=? WHERE token_hash=? AND used_at IS NULL "
+        with transaction(db):
+            row = returning(db, "UPDATE subscription_requests SET used_at=? WHERE token_hash=? AND used_at IS NULL "
                              "AND expires_at > ? RETURNING email, frequency, tz", (now, token_hash, now))
             if row is None:
                 return None

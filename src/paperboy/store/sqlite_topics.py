@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from paperboy.store.sqlite import SQLiteStore
-from paperboy.store.sqlite_accounts import _transaction
+from paperboy.store.sqlite_tx import transaction
 from paperboy.store.topics import Topic, TopicFields, TopicLimit, Topics
 
 _FIELDS = ("name", "query", "category", "since", "until", "author", "venue", "mode")
@@ -32,7 +32,7 @@ class SQLiteTopics(Topics):
 
     def create(self, reader: int, fields: TopicFields, now: float, cap: int) -> Topic:
         db = self.store.db
-        with _transaction(db):
+        with transaction(db):
             if db.execute("SELECT count(*) FROM topics WHERE user_id=?", (reader,)).fetchone()[0] >= cap:
                 raise TopicLimit(cap)
             cur = db.execute(f"INSERT INTO topics(user_id, {', '.join(_FIELDS)}, created_at, updated_at) "
@@ -81,7 +81,7 @@ class SQLiteTopics(Topics):
 
     def mark_seen(self, topic_id: int, pids: Iterable[int], now: float, *, looked: bool = True) -> None:
         db = self.store.db
-        with _transaction(db):
+        with transaction(db):
             db.executemany("INSERT INTO topic_seen(topic_id, pid, seen_at) VALUES (?,?,?) ON CONFLICT DO NOTHING",
                            [(topic_id, pid, now) for pid in pids])
             if looked:
