@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fixtures.browser import browser, readers_site, signed_in_page  # noqa: F401 - fixtures for every test module
 from fixtures.web import Site, start_site, stop_site
 from paperboy.store.sqlite import SQLiteStore
 from replay_server import ReplayServer

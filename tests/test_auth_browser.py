@@ -7,33 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from mail_server import MailSink, sign_in_link
-from readers_site import ReadersSite, sign_in_browser, start_readers_site
-from test_browser import CHROMIUM, browser  # noqa: F401 - the shared Chromium fixture
+from fixtures.browser import CHROMIUM
+from mail_server import sign_in_link
+from readers_site import sign_in_browser
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
 
-
-@pytest.fixture(scope="module")
-def readers_site(tmp_path_factory) -> ReadersSite:
-    with MailSink() as sink:
-        yield from start_readers_site(tmp_path_factory.mktemp("readers"), sink)
-
-
-@pytest.fixture
-def signed_in_page(browser, readers_site):  # noqa: F811
-    """A Chromium page signed in as ``reader@example.org`` (``page.site`` is the :class:`ReadersSite`)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    sign_in_browser(page, readers_site, "reader@example.org")
-    page.site = readers_site
-    page.problems = problems
-    yield page
-    context.close()
 
 
 def test_a_reader_signs_in_in_a_browser_and_manages_tokens(signed_in_page):

@@ -9,9 +9,8 @@ import json
 import bibtexparser
 import pytest
 
+from fixtures.browser import CHROMIUM
 from readers_site import PAPERS, sign_in_browser
-from test_auth_browser import readers_site, signed_in_page  # noqa: F401 - the signed-in Chromium fixture
-from test_browser import CHROMIUM, browser  # noqa: F401 - the shared Chromium fixture
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
 

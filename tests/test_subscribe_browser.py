@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.browser import CHROMIUM
 from mail_server import MailSink
 from paperboy.digest import open_context
 from readers_site import ReadersSite, start_readers_site
-from test_browser import CHROMIUM, browser  # noqa: F401 - the shared Chromium fixture
 from test_subscribe import confirm_link, mail_to
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")

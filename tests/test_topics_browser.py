@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.browser import CHROMIUM
 from readers_site import sign_in_browser
-from test_browser import CHROMIUM, browser  # noqa: F401 - the shared Chromium fixture
 from test_topics_web import ARRIVALS, topics_site  # noqa: F401 - the topics site fixture
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")

@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from fixtures.browser import CHROMIUM
 from paperboy.accounts import AccountService, open_accounts
 from readers_site import PAPERS
-from test_auth_browser import readers_site, signed_in_page  # noqa: F401 - the readers' fixtures
-from test_browser import CHROMIUM, browser  # noqa: F401 - the shared Chromium fixture
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
 
