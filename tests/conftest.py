@@ -8,6 +8,8 @@ import httpx
 import pytest
 
 from fixtures.browser import browser, readers_site, signed_in_page  # noqa: F401 - fixtures for every test module
+from fixtures.events import events  # noqa: F401 - the signals store of the events and trending tests
+from fixtures.topics import topics_site  # noqa: F401 - the topics site of the HTTP and Chromium topics tests
 from fixtures.web import Site, start_site, stop_site
 from paperboy.store.sqlite import SQLiteStore
 from replay_server import ReplayServer

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from digest_world import add_trending_papers, subscribe
+from fixtures.oai import oai_page
 from mail_server import MailSink
 from paperboy.config import ConfigError, load_settings
 from paperboy.cycle import Cycle, retry_after
@@ -13,7 +14,6 @@ from paperboy.digest.compose import Digest
 from paperboy.mail import SmtpConfig
 from paperboy.store.digests import open_digest_seams
 from replay_server import Reply
-from test_source_oai import oai_page
 
 EMPTY = oai_page({"verb": "ListRecords", "metadataPrefix": "arXiv"},
                  '<error code="noRecordsMatch">no records</error>')

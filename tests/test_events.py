@@ -4,40 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from fixtures.events import BROWSER, T0, Clock, add_papers
 from paperboy.events import Signals, is_bot, visitor_salt
-from paperboy.papers import Paper, finish
 from paperboy.store.events import Counts, Event, Kind
 from paperboy.store.sqlite_events import SQLiteEvents
 from paperboy.trending import FORMULA
-
-T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
-BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
-
-
-class Clock:
-    """An injected clock: tests move time explicitly, never sleep."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def add_papers(store, n: int) -> list[int]:
-    papers = [finish(Paper(id=f"p{i}", title=f"Paper number {i}", submitted=date(2026, 11, 1), source="test"))
-              for i in range(n)]
-    store.write_batch(papers, [])
-    return [store.get(f"p{i}").pid for i in range(n)]
-
-
-@pytest.fixture
-def events(store):
-    return SQLiteEvents(store, FORMULA)
 
 
 @pytest.fixture

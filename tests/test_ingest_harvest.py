@@ -9,13 +9,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fixtures.oai import RAW_PAGE, TOKEN, final_page  # noqa: E402
 from paperboy.config import load_settings  # noqa: E402
 from paperboy.ingest import HarvestOptions, ingest, open_sources  # noqa: E402
 from paperboy.sources.base import SourceError  # noqa: E402
 from paperboy.sources.oai import checkpoint_key  # noqa: E402
 from paperboy.store.sqlite import SQLiteStore  # noqa: E402
 from replay_server import ReplayServer, Reply, recorded  # noqa: E402
-from test_source_oai import RAW_PAGE, TOKEN, final_page  # noqa: E402
 
 
 def test_killed_harvest_resumes_after_last_committed_page(server, tmp_path, monkeypatch, datasets):

@@ -10,19 +10,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fixtures.oai import RAW_PAGE, TOKEN, final_page, oai_page, real_record  # noqa: E402
 from paperboy.papers import Author, Paper, Version  # noqa: E402
 from paperboy.sources.base import Checkpoint, Reject, SourceError  # noqa: E402
 from paperboy.sources.fetch import UnsafeXML, parse_xml, retry_after_seconds  # noqa: E402
 from paperboy.sources.oai import checkpoint_key, harvest, parse_records  # noqa: E402
 from replay_server import FakeSleep, ReplayServer, Reply, free_port, recorded, recorded_nock  # noqa: E402
 
-OAI_NS = "http://www.openarchives.org/OAI/2.0/"
-RAW_PAGE = "oai-pmh/arXivOAIHarvester-2015/ListRecordsResponse.xml"  # arXivRaw, token 726959|1001
-TOKEN = "726959|1001"
 ERRORS = "oai-pmh/arXivOAIHarvester-2015/"
 
 
@@ -32,41 +29,6 @@ def papers(items):
 
 def checkpoints(items):
     return [x for x in items if isinstance(x, Checkpoint)]
-
-
-def real_record(relpath: str, index: int = 0) -> str:
-    """The index-th <record> of a recorded response, serialised as it stands (namespaces included)."""
-    root = etree.fromstring(recorded(relpath))
-    return etree.tostring(list(root.iter(f"{{{OAI_NS}}}record"))[index], encoding="unicode")
-
-
-def oai_page(request_attrs: dict[str, str], inner: str, response_date: str = "2015-01-06T20:52:11Z") -> bytes:
-    """An OAI-PMH 2.0 response envelope exactly as arXiv's legacy endpoint writes it."""
-    attrs = " ".join(f'{k}="{v}"' for k, v in request_attrs.items())
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-        'xsi:schemaLocation="http://www.openarchives.org/OAI/2.0/ http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd">\n'
-        f"<responseDate>{response_date}</responseDate>\n"
-        f"<request {attrs}>http://export.arxiv.org/oai2</request>\n"
-        f"{inner}\n</OAI-PMH>\n"
-    ).encode()
-
-
-def final_page() -> bytes:
-    """Page 2 of the recorded arXivRaw list (the recordings stop at page 1).
-
-    Built to follow OAI-PMH 2.0 section 3.5: the answer to ``verb=ListRecords&resumptionToken=...`` echoes
-    the token in <request>, and the last part of the list carries an *empty* resumptionToken whose cursor
-    counts the records sent before it.  The record itself is a real arXivRaw record (GetRecordResponse.xml).
-    """
-    record = real_record("oai-pmh/arXivOAIHarvester-2015/GetRecordResponse.xml")
-    inner = (
-        f"<ListRecords>\n{record}\n"
-        '<resumptionToken cursor="1000" completeListSize="1001"></resumptionToken>\n</ListRecords>'
-    )
-    return oai_page({"verb": "ListRecords", "resumptionToken": TOKEN}, inner)
 
 
 def script_two_pages(server: ReplayServer) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
+from fixtures.subscribe import confirm_link, mail_to
 from mail_server import MailSink
 from paperboy.accounts import open_accounts
 from paperboy.digest import RenderSettings, compose, open_context, render
@@ -32,25 +33,6 @@ HOSTILE = '<img src=x onerror=alert(1)> "Quoted" & </td><script>alert(2)</script
 def site(tmp_path_factory) -> ReadersSite:
     with MailSink() as sink:
         yield from start_readers_site(tmp_path_factory.mktemp("digest-site"), sink)
-
-
-def mail_to(sink: MailSink, address: str, after: int, timeout: float = 10.0) -> EmailMessage:
-    """The first message to ``address`` delivered after the ``after``-th (mails of earlier tests may still come)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with sink.lock:
-            found = [m for m in sink.messages[after:] if m["To"] == address]
-        if found:
-            return found[0]
-        time.sleep(0.02)
-    raise TimeoutError(f"no mail to {address}")
-
-
-def confirm_link(message: EmailMessage) -> str:
-    body = message.get_body(("plain",)).get_content()
-    match = re.search(r"https?://\S+/subscribe/confirm\?token=\S+", body)
-    assert match, body
-    return match.group(0)
 
 
 def subscribe(site: ReadersSite, client: httpx.Client, email: str, frequency: str = "daily") -> str:

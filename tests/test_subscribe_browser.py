@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from fixtures.browser import CHROMIUM
+from fixtures.subscribe import confirm_link, mail_to
 from mail_server import MailSink
 from paperboy.digest import open_context
 from readers_site import ReadersSite, start_readers_site
-from test_subscribe import confirm_link, mail_to
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
 

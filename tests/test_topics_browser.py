@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from fixtures.browser import CHROMIUM
+from fixtures.topics import ARRIVALS
 from readers_site import sign_in_browser
-from test_topics_web import ARRIVALS, topics_site  # noqa: F401 - the topics site fixture
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
 
 
-def test_a_reader_saves_a_topic_from_a_search_and_sees_new_papers_after_an_ingest(browser, topics_site):  # noqa: F811
+def test_a_reader_saves_a_topic_from_a_search_and_sees_new_papers_after_an_ingest(browser, topics_site):
     site = topics_site
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()

@@ -2,82 +2,19 @@
 form, 400s for unsearchable topics and the cap, another reader's topic and feed token on every URL (404), private
 feeds (never shared-cached, token kept out of the access log, revocable), and hostile names escaped everywhere.
 
-``topics_site`` (a readers site with a lexical search engine) is also the browser test's fixture."""
+``topics_site`` (a readers site with a lexical search engine) comes from ``tests/fixtures/topics.py`` via conftest."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
 
 import pytest
 from lxml import etree
 
+from fixtures.topics import ARRIVALS, TopicsSite
 from fixtures.web import access_log
-from mail_server import MailSink
-from paperboy.accounts import AccountService, open_accounts
-from paperboy.index import Indexes
-from paperboy.mail import BackgroundSender, SmtpConfig
-from paperboy.papers import Author, Paper
-from paperboy.search import SearchEngine
-from paperboy.store.sqlite import SQLiteStore
-from paperboy.web.testing import LiveServer
-from readers_site import PAPERS, ReadersSite, field
+from paperboy.accounts import open_accounts
+from readers_site import field
 
 HOSTILE = '<script>alert("topic")</script> "><img src=x onerror=alert(1)>'
-
-
-def topical(n: int, title: str, day: date) -> Paper:
-    ident = f"2402.{n:05d}"
-    return Paper(id=ident, source="test", arxiv_id=ident, title=title, abstract=f"{title}, measured.",
-                 authors=[Author("Grace Hopper")], categories=["cs.LG"], submitted=day)
-
-
-EARLY = [topical(1, "Sparse attention for very long sequences", date(2024, 1, 10)),
-         topical(2, "Sparse attention without tears", date(2024, 1, 12))]
-ARRIVALS = [topical(3, "Sparse attention meets state space models", date(2024, 3, 1))]
-
-
-@dataclass
-class TopicsSite(ReadersSite):
-    indexes: Indexes | None = None
-
-    def ingest(self, papers: list[Paper]) -> None:
-        """Store papers and index them, as ``paperboy ingest`` + ``index`` would; the engine sees them at once."""
-        self.store.write_batch(papers, [])
-        assert self.indexes is not None
-        self.indexes.sync(self.store, embed=False)
-        self.indexes.refresh()
-
-    def token(self, email: str) -> dict[str, str]:
-        svc = AccountService(open_accounts(self.store), self.settings)
-        _, secret = svc.create_token(svc.add_reader(email), "tests")
-        return {"Authorization": f"Bearer {secret}"}
-
-
-def start_topics_site(tmp_path: Path, sink: MailSink) -> Iterator[TopicsSite]:
-    from paperboy.web.app import create_app
-
-    settings = sink.settings(tmp_path)
-    store = SQLiteStore(tmp_path / "paperboy.db")
-    store.write_batch(PAPERS + EARLY, [])
-    indexes = Indexes(settings, embed=False)
-    indexes.sync(store, embed=False)
-    engine = SearchEngine(settings, store, indexes=indexes)
-    app = create_app(settings, store=store, engine=engine, response_cache=True)
-    sender = BackgroundSender(open_accounts(store).outbox, SmtpConfig.from_settings(settings), interval=0.05).start()
-    with LiveServer(app) as server:
-        settings.base_url = server.url
-        yield TopicsSite(url=server.url, store=store, sink=sink, settings=settings, app=app, indexes=indexes)
-    sender.stop()
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def topics_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TopicsSite]:
-    with MailSink() as sink:
-        yield from start_topics_site(tmp_path_factory.mktemp("topics"), sink)
 
 
 def test_the_api_contract_with_a_bearer_token(topics_site: TopicsSite) -> None:

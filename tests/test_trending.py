@@ -8,16 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fixtures.events import BROWSER, T0, Clock, add_papers
 from paperboy.events import Signals
 from paperboy.store.events import Counts, Kind
 from paperboy.store.sqlite_events import SQLiteEvents
 from paperboy.trending import FORMULA, HALF_LIVES, WEIGHTS, period_bounds, rank, why
-from test_events import BROWSER, T0, Clock, add_papers
-
-
-@pytest.fixture
-def events(store):
-    return SQLiteEvents(store, FORMULA)
 
 
 def published_score(standing: list[tuple[Kind, datetime]], window: str, day: date, now: datetime) -> float:

@@ -3,24 +3,15 @@ page with a true "why trending"; nobody else can act as that reader."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import httpx
 import pytest
 
 from fixtures.browser import CHROMIUM
+from fixtures.events import T0, Clock
 from paperboy.accounts import AccountService, open_accounts
 from readers_site import PAPERS
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def ranked(page) -> list[str]:  # noqa: ANN001 - a Playwright page
@@ -29,7 +20,7 @@ def ranked(page) -> list[str]:  # noqa: ANN001 - a Playwright page
 
 def test_a_reader_upvotes_and_saves_and_sees_the_paper_rise(signed_in_page, browser):  # noqa: F811
     page, site = signed_in_page, signed_in_page.site
-    site.app.state.signals.clock = Clock(datetime(2026, 12, 2, 9, 0, tzinfo=UTC))
+    site.app.state.signals.clock = Clock(T0)
     first, second = PAPERS
     # Another reader upvoted the second paper earlier: it leads today's ranking.
     svc = AccountService(open_accounts(site.store), site.settings)

@@ -6,26 +6,17 @@ production, so these tests also check that nobody's state leaks through it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
 
+from fixtures.events import BROWSER, T0, Clock
 from mail_server import MailSink
 from paperboy.accounts import AccountService, open_accounts
 from readers_site import PAPERS, ReadersSite, start_readers_site
 
-T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
-BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 A, B = PAPERS[0].id, PAPERS[1].id
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
