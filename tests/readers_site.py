@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from mail_server import MailSink, sign_in_link
-from paperboy.accounts import open_accounts
+from paperboy.accounts import AccountService, open_accounts
 from paperboy.mail import BackgroundSender, SmtpConfig
 from paperboy.papers import Author, Paper
 from paperboy.store.sqlite import SQLiteStore
@@ -101,3 +101,10 @@ def sign_in_browser(page, site: ReadersSite, email: str) -> None:  # noqa: ANN00
     link = sign_in_link(site.sink.wait_for(before + 1)[-1])
     page.goto(link)  # the page's script presses "Sign in" at once
     page.wait_for_url("**/account")
+
+
+def token_client(site: ReadersSite, email: str) -> httpx.Client:
+    """An API client carrying a fresh token of a new reader ``email`` (no cookies, so no CSRF token needed)."""
+    svc = AccountService(open_accounts(site.store), site.settings)
+    _, secret = svc.create_token(svc.add_reader(email), "tests")
+    return httpx.Client(base_url=site.url, headers={"Authorization": f"Bearer {secret}"}, timeout=30)

@@ -8,7 +8,7 @@ import pytest
 
 from mail_server import MailSink
 from paperboy.accounts import AccountService, open_accounts
-from readers_site import PAPERS, ReadersSite, field, start_readers_site
+from readers_site import PAPERS, ReadersSite, field, start_readers_site, token_client
 
 A, B = PAPERS[0].id, PAPERS[1].id
 XSS = '<script>alert("x")</script>'
@@ -19,11 +19,6 @@ def site(tmp_path) -> ReadersSite:
     with MailSink() as sink:
         yield from start_readers_site(tmp_path, sink)
 
-
-def token_client(site: ReadersSite, email: str) -> httpx.Client:
-    svc = AccountService(open_accounts(site.store), site.settings)
-    _, secret = svc.create_token(svc.add_reader(email), "tests")
-    return httpx.Client(base_url=site.url, headers={"Authorization": f"Bearer {secret}"}, timeout=10)
 
 
 def default_id(client: httpx.Client) -> int:

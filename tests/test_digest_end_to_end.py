@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from fixtures.browser import CHROMIUM
-from fixtures.digest_e2e import links, mails_to, token_client, wait_mail_to
+from fixtures.digest_e2e import links, mails_to, wait_mail_to
 from mail_server import MailSink
 from paperboy.cli_digest import open_engine
 from paperboy.cycle import Cycle
@@ -22,7 +22,7 @@ from paperboy.index import Indexes
 from paperboy.library.topics import check_fields, open_topics
 from paperboy.mail import SmtpConfig
 from paperboy.papers import Author, Paper
-from readers_site import ReadersSite, start_readers_site
+from readers_site import ReadersSite, start_readers_site, token_client
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
 

@@ -15,9 +15,8 @@ import orjson
 import pytest
 
 from mail_server import MailSink
-from paperboy.accounts import AccountService, open_accounts
 from paperboy.papers import Author, Paper
-from readers_site import PAPERS, ReadersSite, start_readers_site
+from readers_site import PAPERS, ReadersSite, start_readers_site, token_client
 
 A, B = PAPERS[0].id, PAPERS[1].id
 TEX = Paper(id="2402.00003", source="test", arxiv_id="2402.00003",
@@ -37,11 +36,6 @@ def site(tmp_path) -> ReadersSite:
             s.store.write_batch([TEX, TWIN], [])
             yield s
 
-
-def token_client(site: ReadersSite, email: str) -> httpx.Client:
-    svc = AccountService(open_accounts(site.store), site.settings)
-    _, secret = svc.create_token(svc.add_reader(email), "tests")
-    return httpx.Client(base_url=site.url, headers={"Authorization": f"Bearer {secret}"}, timeout=30)
 
 
 def fill(client: httpx.Client) -> None:

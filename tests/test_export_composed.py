@@ -10,10 +10,8 @@ import httpx
 import pytest
 
 from mail_server import MailSink
-from paperboy.accounts import AccountService, open_accounts
-from readers_site import PAPERS, ReadersSite, start_readers_site
-
-topics = pytest.importorskip("paperboy.library.topics", reason="topics (h-topics) is not merged in this tree yet")
+from paperboy.library import topics
+from readers_site import PAPERS, ReadersSite, start_readers_site, token_client
 
 
 @pytest.fixture
@@ -21,11 +19,6 @@ def site(tmp_path) -> ReadersSite:
     with MailSink() as sink:
         yield from start_readers_site(tmp_path, sink)
 
-
-def token_client(site: ReadersSite, email: str) -> httpx.Client:
-    svc = AccountService(open_accounts(site.store), site.settings)
-    _, secret = svc.create_token(svc.add_reader(email), "tests")
-    return httpx.Client(base_url=site.url, headers={"Authorization": f"Bearer {secret}"}, timeout=30)
 
 
 def round_trip(site: ReadersSite, ada: httpx.Client) -> dict:
@@ -61,7 +54,6 @@ def test_topics_round_trip_with_the_rest_of_the_library(site):
 
 
 def test_follows_round_trip_too(site):
-    pytest.importorskip("paperboy.library.follows", reason="follows (h-follows) is not merged in this tree yet")
     ada = with_a_topic(site)
     for kind, value in (("author", "Ada Lovelace"), ("category", "cs.LG")):
         assert ada.post("/api/v1/follows", json={"kind": kind, "value": value}).status_code in (200, 201)

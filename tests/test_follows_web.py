@@ -8,9 +8,8 @@ import httpx
 import pytest
 
 from mail_server import MailSink
-from paperboy.accounts import AccountService, open_accounts
 from paperboy.papers import Author, Paper
-from readers_site import ReadersSite, field, start_readers_site
+from readers_site import ReadersSite, field, start_readers_site, token_client
 
 EVIL = '<script>alert("x")</script> Smith'
 MORE = [
@@ -29,11 +28,6 @@ def site(tmp_path) -> ReadersSite:
             s.store.write_batch(MORE, [])
             yield s
 
-
-def token_client(site: ReadersSite, email: str) -> httpx.Client:
-    svc = AccountService(open_accounts(site.store), site.settings)
-    _, secret = svc.create_token(svc.add_reader(email), "tests")
-    return httpx.Client(base_url=site.url, headers={"Authorization": f"Bearer {secret}"}, timeout=10)
 
 
 def test_follow_with_a_token_and_read_the_following_list(site):
