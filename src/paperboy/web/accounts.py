@@ -33,20 +33,15 @@ from paperboy.web.auth import (
     require_admin,
     require_reader,
 )
-from paperboy.web.models import ErrorOut
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorOut, "description": description}
-
+from paperboy.web.models import error_response
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1", tags=["account"], responses={
-    401: _error("Not signed in: a session cookie or `Authorization: Bearer TOKEN` is needed (or the token is not "
-                "valid)."),
-    403: _error("A session without its CSRF token (`X-CSRF-Token`), or not an admin."),
-    404: _error("No such token of yours, paper or reader."),
-    422: _error("A parameter is missing or of the wrong type."),
+    401: error_response("Not signed in: a session cookie or `Authorization: Bearer TOKEN` is needed (or the token "
+                        "is not valid)."),
+    403: error_response("A session without its CSRF token (`X-CSRF-Token`), or not an admin."),
+    404: error_response("No such token of yours, paper or reader."),
+    422: error_response("A parameter is missing or of the wrong type."),
 })
 
 

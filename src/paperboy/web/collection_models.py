@@ -7,22 +7,17 @@ from typing import Any
 
 from pydantic import Field
 
-from paperboy.web.models import ErrorOut, _Out
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorOut, "description": description}
-
+from paperboy.web.models import _Out, error_response
 
 LIBRARY_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _error("Bad input (the message says which and why)."),
-    401: _error("Not signed in: a session cookie or `Authorization: Bearer TOKEN` is needed."),
-    403: _error("A session without its CSRF token (`X-CSRF-Token`)."),
-    404: _error("No such collection, paper or share link (another reader's collection is not found either)."),
-    409: _error("The name is taken, or the default collection cannot be changed that way."),
-    413: _error("The body is too large."),
-    422: _error("A parameter or the document is missing, malformed or of a newer version."),
-    429: _error("Too many changes: retry after `Retry-After` seconds."),
+    400: error_response("Bad input (the message says which and why)."),
+    401: error_response("Not signed in: a session cookie or `Authorization: Bearer TOKEN` is needed."),
+    403: error_response("A session without its CSRF token (`X-CSRF-Token`)."),
+    404: error_response("No such collection, paper or share link (another reader's collection is not found either)."),
+    409: error_response("The name is taken, or the default collection cannot be changed that way."),
+    413: error_response("The body is too large."),
+    422: error_response("A parameter or the document is missing, malformed or of a newer version."),
+    429: error_response("Too many changes: retry after `Retry-After` seconds."),
 }
 
 

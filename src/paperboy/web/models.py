@@ -243,25 +243,27 @@ class HfItemOut(_Out):
     isAuthorParticipating: bool  # noqa: N815
 
 
-def _error(description: str) -> dict[str, Any]:
+def error_response(description: str) -> dict[str, Any]:
+    """One documented error answer for a route's ``responses`` (the body is always :class:`ErrorOut`)."""
     return {"model": ErrorOut, "description": description}
 
 
 #: What the vote, save and view routes may answer besides the usual errors.
 READER_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _error("Not signed in: a session cookie or `Authorization: Bearer TOKEN` is needed."),
-    403: _error("A session without its CSRF token (`X-CSRF-Token`), or a view reported from another site."),
-    404: _error("No such paper (or it is hidden)."),
-    422: _error("A parameter is missing or of the wrong type."),
-    429: _error("Too many changes: retry after `Retry-After` seconds."),
+    401: error_response("Not signed in: a session cookie or `Authorization: Bearer TOKEN` is needed."),
+    403: error_response("A session without its CSRF token (`X-CSRF-Token`), or a view reported from another site."),
+    404: error_response("No such paper (or it is hidden)."),
+    422: error_response("A parameter is missing or of the wrong type."),
+    429: error_response("Too many changes: retry after `Retry-After` seconds."),
 }
 
 #: The errors every JSON endpoint may answer (router-level ``responses``).
 JSON_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _error("A parameter has a value that cannot be used (the message says which and why)."),
-    404: _error("No such paper, author or category."),
-    422: _error("A parameter is missing or of the wrong type."),
-    503: _error("Search is not available right now (the engine is loading); retry after `Retry-After` seconds."),
+    400: error_response("A parameter has a value that cannot be used (the message says which and why)."),
+    404: error_response("No such paper, author or category."),
+    422: error_response("A parameter is missing or of the wrong type."),
+    503: error_response("Search is not available right now (the engine is loading); "
+                        "retry after `Retry-After` seconds."),
 }
 
 

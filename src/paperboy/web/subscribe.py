@@ -32,7 +32,7 @@ from paperboy.digest.subscribe import SettingError, SubscribeService, check_chan
 from paperboy.ratelimit import RateLimited
 from paperboy.store.subscriptions import SECTIONS, Subscription
 from paperboy.web.auth import PRIVATE, check_csrf, client_ip, csrf_for, current_reader, finish_private, form_data
-from paperboy.web.models import ErrorOut
+from paperboy.web.models import error_response
 from paperboy.web.render import paper_path
 
 router = APIRouter(include_in_schema=False)
@@ -139,8 +139,8 @@ def subscribe_form(request: Request, form: FormFields) -> Response:
 
 
 @api_router.post("/subscribe", status_code=202, response_model=SubscribeOut, responses={
-    400: {"model": ErrorOut, "description": "Not an email address, or an unknown frequency or time zone."},
-    429: {"model": ErrorOut, "description": "Too many requests from this client or for this address."}})
+    400: error_response("Not an email address, or an unknown frequency or time zone."),
+    429: error_response("Too many requests from this client or for this address.")})
 def subscribe_json(request: Request, body: SubscribeIn) -> JSONResponse:
     """Subscribe an address to the digest (double opt-in): the same answer whether it is known or not."""
     try:

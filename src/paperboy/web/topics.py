@@ -44,7 +44,7 @@ from paperboy.store.topics import Topic, TopicFields
 from paperboy.web.auth import PRIVATE, check_csrf, csrf_for, current_reader, finish_private, form_data, rate_limit
 from paperboy.web.errors import WebError
 from paperboy.web.feeds import ATOM_TYPE, AtomResponse, build_feed
-from paperboy.web.models import JSON_ERRORS, READER_ERRORS, ErrorOut, PaperOut, _Out
+from paperboy.web.models import JSON_ERRORS, READER_ERRORS, PaperOut, _Out, error_response
 from paperboy.web.render import plain
 from paperboy.web.services import services
 from paperboy.web.shapes import JSONResponseFast, paper_json
@@ -55,7 +55,7 @@ API_TAGS = ["paperboy API v1: topics"]
 FEED_PATH = "/feeds/private/"
 #: Topic changes a reader may make per minute (creating, editing, deleting, new feed tokens).
 WRITE_LIMIT, WRITE_WINDOW_S = 60, 60
-ERRORS = {**JSON_ERRORS, **READER_ERRORS, 404: {"model": ErrorOut, "description": "No such topic of yours."}}
+ERRORS = {**JSON_ERRORS, **READER_ERRORS, 404: error_response("No such topic of yours.")}
 
 
 # -- response models (what the OpenAPI document promises) ------------------------------------------------------
